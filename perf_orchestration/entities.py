@@ -1,0 +1,254 @@
+"""The source entities: one table that the simulator, the quality suites, the raw
+tables and the ingestion assets are all built from.
+
+Keeping the contract of every source record in one place means a new column is
+added once and the simulator, the Great Expectations suite and the DDL follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["str", "int", "float", "datetime"]
+
+DEFECT_CODES = (
+    "D01-POROSITY", "D02-CRACK", "D03-UNDERCUT", "D04-SPATTER", "D05-RUN",
+    "D06-ORANGE-PEEL", "D07-THIN-FILM", "D08-DIMENSION", "D09-BURR",
+    "D10-MISSING-PART", "D11-TORQUE", "D12-SCRATCH",
+)
+FAILURE_CODES = (
+    "F01-SERVO", "F02-HYDRAULIC", "F03-SENSOR", "F04-WIRE-FEED", "F05-NOZZLE",
+    "F06-CONVEYOR", "F07-PLC", "F08-SPINDLE",
+)
+ROLES = (
+    "operator", "team_leader", "qa_engineer", "production_planner",
+    "maintenance_lead", "maintenance_technician", "workshop_director",
+    "account_manager", "sales_rep", "engineer", "hr_partner", "manager",
+)
+LINE_TYPES = ("welding", "painting", "assembly", "machining", "technical_centre", "office")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field of a source record, with the rules its values must follow."""
+
+    name: str
+    type: ColumnType
+    required: bool = True
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A source system's record type: where it is served and what a good row is."""
+
+    system: str
+    name: str
+    description: str
+    id_column: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    event_time: str | None
+    # (column_a, column_b): a >= b must hold row by row.
+    ordered_pairs: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def table(self) -> str:
+        return f"{self.system}_{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"/{self.system}/{self.name}"
+
+    @property
+    def partitioned(self) -> bool:
+        return self.event_time is not None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _c(name: str, type_: ColumnType, required: bool = True, **rules) -> Column:
+    return Column(name, type_, required, **rules)
+
+
+_UPDATED = _c("updated_at", "datetime")
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        "mes", "production", "Output per station and hour: planned and run minutes, counts.",
+        "production_id",
+        (
+            _c("production_id", "str"), _c("station_id", "str"), _c("team_id", "str"),
+            _c("hour_start", "datetime"),
+            _c("planned_minutes", "float", min=0, max=60),
+            _c("run_minutes", "float", min=0, max=60),
+            _c("total_count", "int", min=0), _c("good_count", "int", min=0),
+            _c("rework_count", "int", min=0), _c("scrap_count", "int", min=0),
+            _c("ideal_cycle_seconds", "float", min=0.1, max=3600),
+            _UPDATED,
+        ),
+        key=("station_id", "hour_start"), event_time="hour_start",
+        ordered_pairs=(("planned_minutes", "run_minutes"), ("total_count", "good_count")),
+    ),
+    Entity(
+        "mes", "first_article_inspections",
+        "First-article inspections after a start-up or changeover, pass or fail.",
+        "inspection_id",
+        (
+            _c("inspection_id", "str"), _c("station_id", "str"), _c("team_id", "str"),
+            _c("inspected_at", "datetime"), _c("product", "str"),
+            _c("result", "str", allowed=("pass", "fail")),
+            _c("defect_code", "str", required=False, allowed=DEFECT_CODES),
+            _c("inspector_id", "str"), _UPDATED,
+        ),
+        key=("inspection_id",), event_time="inspected_at",
+    ),
+    Entity(
+        "mes", "equipment_events", "Equipment state changes, failures and repairs.",
+        "event_id",
+        (
+            _c("event_id", "str"), _c("device_id", "str"), _c("device_type", "str"),
+            _c("station_id", "str"), _c("team_id", "str"), _c("occurred_at", "datetime"),
+            _c("event_type", "str", allowed=("state_change", "failure", "repair")),
+            _c("state", "str", allowed=("running", "idle", "setup", "down")),
+            _c("failure_code", "str", required=False, allowed=FAILURE_CODES),
+            _UPDATED,
+        ),
+        key=("event_id",), event_time="occurred_at",
+    ),
+    Entity(
+        "mes", "equipment_checks", "Scheduled equipment checks and whether they were done.",
+        "check_id",
+        (
+            _c("check_id", "str"), _c("device_id", "str"), _c("team_id", "str"),
+            _c("due_at", "datetime"), _c("completed_at", "datetime", required=False),
+            _c("status", "str", allowed=("completed", "missed")),
+            _c("result", "str", required=False, allowed=("ok", "issue")),
+            _UPDATED,
+        ),
+        key=("check_id",), event_time="due_at",
+    ),
+    Entity(
+        "mes", "changeovers", "Product changeovers with standard and actual minutes.",
+        "changeover_id",
+        (
+            _c("changeover_id", "str"), _c("station_id", "str"), _c("team_id", "str"),
+            _c("started_at", "datetime"), _c("from_product", "str"), _c("to_product", "str"),
+            _c("standard_minutes", "float", min=0, max=600),
+            _c("actual_minutes", "float", min=0, max=1440), _UPDATED,
+        ),
+        key=("changeover_id",), event_time="started_at",
+    ),
+    Entity(
+        "mes", "process_measurements",
+        "Line-specific process readings: weld strength on welding lines, VOC on painting.",
+        "measurement_id",
+        (
+            _c("measurement_id", "str"), _c("station_id", "str"), _c("team_id", "str"),
+            _c("measured_at", "datetime"),
+            _c("parameter", "str", allowed=("weld_strength_kn", "voc_mg_m3")),
+            _c("value", "float", min=0), _c("upper_limit", "float", required=False, min=0),
+            _UPDATED,
+        ),
+        key=("measurement_id",), event_time="measured_at",
+    ),
+    Entity(
+        "qms", "defects", "Defects found by quality control, with their defect codes.",
+        "defect_id",
+        (
+            _c("defect_id", "str"), _c("station_id", "str"), _c("team_id", "str"),
+            _c("detected_at", "datetime"), _c("defect_code", "str", allowed=DEFECT_CODES),
+            _c("quantity", "int", min=1),
+            _c("severity", "str", allowed=("minor", "major", "critical")),
+            _c("disposition", "str", allowed=("rework", "scrap", "use_as_is")),
+            _UPDATED,
+        ),
+        key=("defect_id",), event_time="detected_at",
+    ),
+    Entity(
+        "erp", "work_orders", "Work orders with their release and closure times.",
+        "work_order_id",
+        (
+            _c("work_order_id", "str"), _c("team_id", "str"), _c("product", "str"),
+            _c("quantity", "int", min=1), _c("released_at", "datetime"),
+            _c("closed_at", "datetime", required=False),
+            _c("status", "str", allowed=("released", "in_progress", "closed")),
+            _UPDATED,
+        ),
+        key=("work_order_id",), event_time="released_at",
+    ),
+    Entity(
+        "crm", "opportunities", "Opportunity stage changes, one row per stage reached.",
+        "change_id",
+        (
+            _c("change_id", "str"), _c("opportunity_id", "str"), _c("account_id", "str"),
+            _c("owner_id", "str"),
+            _c("stage", "str",
+               allowed=("lead", "qualified", "proposal", "negotiation", "won", "lost")),
+            _c("amount", "float", min=0), _c("channel", "str"), _c("changed_at", "datetime"),
+            _UPDATED,
+        ),
+        key=("opportunity_id", "stage"), event_time="changed_at",
+    ),
+    Entity(
+        "crm", "renewals", "Contract renewals closed in the CRM.",
+        "renewal_id",
+        (
+            _c("renewal_id", "str"), _c("account_id", "str"), _c("contract_id", "str"),
+            _c("owner_id", "str"), _c("closed_at", "datetime"), _c("amount", "float", min=0),
+            _c("status", "str", allowed=("won", "lost")), _UPDATED,
+        ),
+        key=("renewal_id",), event_time="closed_at",
+    ),
+    Entity(
+        "crm", "service_tickets", "Customer service tickets with open and resolve times.",
+        "ticket_id",
+        (
+            _c("ticket_id", "str"), _c("account_id", "str"), _c("opened_at", "datetime"),
+            _c("resolved_at", "datetime", required=False),
+            _c("priority", "str", allowed=("low", "medium", "high")),
+            _c("category", "str"), _c("subject", "str"), _UPDATED,
+        ),
+        key=("ticket_id",), event_time="opened_at",
+    ),
+    Entity(
+        "hr", "teams", "Teams and technical centres with their line type and workshop.",
+        "team_id",
+        (
+            _c("team_id", "str"), _c("name", "str"), _c("line_id", "str"),
+            _c("line_type", "str", allowed=LINE_TYPES), _c("workshop", "str"), _UPDATED,
+        ),
+        key=("team_id",), event_time=None,
+    ),
+    Entity(
+        "hr", "employees", "The HR roster: people, their team, role and shift.",
+        "employee_id",
+        (
+            _c("employee_id", "str"), _c("name", "str"), _c("team_id", "str"),
+            _c("role", "str", allowed=ROLES),
+            _c("shift", "str", allowed=("day", "night", "office")),
+            _c("email", "str"), _c("hired_at", "datetime"), _UPDATED,
+        ),
+        key=("employee_id",), event_time=None,
+    ),
+)
+
+ENTITIES_BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}
+SYSTEMS: tuple[str, ...] = tuple(dict.fromkeys(e.system for e in ENTITIES))
+
+
+def entity(system: str, name: str) -> Entity:
+    """The entity served at /<system>/<name>; KeyError names what is known."""
+    try:
+        return ENTITIES_BY_TABLE[f"{system}_{name}"]
+    except KeyError:
+        known = ", ".join(e.path for e in ENTITIES)
+        raise KeyError(f"unknown source entity /{system}/{name} (known: {known})") from None

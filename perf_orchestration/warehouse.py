@@ -1,0 +1,96 @@
+"""The warehouse: one SQLAlchemy engine with the schemas raw, staging, marts and ops.
+
+On the embedded default every schema is its own SQLite file next to the main
+file, attached on connect, so `raw.mes_production` reads the same on SQLite and
+PostgreSQL. WAL and a busy timeout let the daemon, runs and the webserver share
+the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+SCHEMAS = ("raw", "staging", "marts", "ops")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+EMBEDDED_MAIN_FILE = "warehouse.db"
+
+
+class WarehouseError(Exception):
+    """The warehouse URL or server cannot be used; the message names the setting."""
+
+
+def embedded_url(directory: Path | str) -> str:
+    """The URL of the embedded warehouse kept in `directory`."""
+    return f"sqlite:///{Path(directory).resolve() / EMBEDDED_MAIN_FILE}"
+
+
+def redacted(url: str | URL) -> str:
+    """The URL as users may see it: never with its password."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed._replace(password=None).render_as_string(hide_password=False)
+
+
+def _attach_sqlite_schemas(main_file: Path):
+    def on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see begin hook).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        for schema in SCHEMAS:
+            path = main_file.with_name(f"{schema}.db")
+            cur.execute("ATTACH DATABASE ? AS " + schema, (str(path),))
+            cur.execute(f"PRAGMA {schema}.journal_mode = WAL")
+            cur.execute(f"PRAGMA {schema}.synchronous = NORMAL")
+        cur.close()
+
+    return on_connect
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` (sqlite:///path/warehouse.db or postgresql://...)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise WarehouseError(f"warehouse URL {url!r} is not a database URL "
+                             "(expected sqlite:///DIR/warehouse.db or postgresql://...)") from None
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise WarehouseError("the embedded warehouse needs a file path "
+                                 "(sqlite:///DIR/warehouse.db)")
+        main_file = Path(parsed.database).resolve()
+        main_file.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        sa.event.listen(engine, "connect", _attach_sqlite_schemas(main_file))
+        # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the
+        # busy timeout instead of failing halfway with "database is locked".
+        sa.event.listen(engine, "begin",
+                        lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg2")
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_recycle=300)
+    raise WarehouseError(f"warehouse URL {redacted(parsed)!r}: unsupported database "
+                         f"{parsed.get_backend_name()!r} (use sqlite or postgresql)")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def ensure_schemas(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create the schemas (PostgreSQL) and every table of `metadata` that is missing."""
+    try:
+        with engine.begin() as conn:
+            if not is_sqlite(engine):
+                for schema in SCHEMAS:
+                    conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+            metadata.create_all(conn)
+    except sa.exc.OperationalError as exc:
+        raise WarehouseError(
+            f"warehouse {redacted(engine.url)} is not reachable: "
+            f"{str(exc.orig).strip().splitlines()[0]}") from None
