@@ -1,0 +1,73 @@
+"""Shared fixtures: an embedded warehouse per test and a real PostgreSQL database.
+
+PostgreSQL tests skip with a printed reason when no server answers, unless
+PERFFLOW_REQUIRE_POSTGRES=1 (set by .ci/run), where a missing server fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from perf_orchestration.warehouse import SCHEMAS, embedded_url
+
+PG_ADMIN_URL = os.environ.get("PERFFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    problem = _pg_reachable()
+    if problem:
+        msg = f"PostgreSQL at {PG_ADMIN_URL} not reachable: {problem}"
+        if os.environ.get("PERFFLOW_REQUIRE_POSTGRES") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    name = f"perfflow_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database):
+    """The session's PostgreSQL database with the warehouse schemas emptied."""
+    engine = sa.create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for schema in SCHEMAS:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+    return pg_database
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """A fresh embedded (SQLite) warehouse in a temporary folder."""
+    return embedded_url(tmp_path / "warehouse")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse_url(request, tmp_path):
+    """Each test using this runs once on the embedded warehouse and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return embedded_url(tmp_path / "warehouse")
+    return request.getfixturevalue("pg_url")
