@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.warehouse import SCHEMAS, embedded_url
 
-PG_ADMIN_URL = os.environ.get("PERFFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get("PERFFLOW_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
 def _pg_reachable() -> str | None:

@@ -1,0 +1,122 @@
+"""One guarded ingestion asset per source entity, built from the entity table."""
+
+import dagster as dg
+from pydantic import Field
+
+from assets.partitions import hourly_partitions
+from perf_orchestration.entities import ENTITIES, Entity
+from perf_orchestration.ingestion import DEFAULT_BAD_SHARE_LIMIT, IngestionResult, Window, ingest
+from perf_orchestration.source_client import SourceCallError
+from resources.sources import source_resource_key
+
+OWNERS = ["team:data-engineering"]
+BAD_ROWS_CHECK = "bad_rows_within_limit"
+SCHEMA_CHECK = "required_columns_present"
+
+
+class IngestionConfig(dg.Config):
+    bad_share_limit: float = Field(
+        default=DEFAULT_BAD_SHARE_LIMIT,
+        description="Largest share of fetched rows that may be quarantined for bad content",
+    )
+
+
+def _windows(context: dg.AssetExecutionContext) -> list[Window] | None:
+    if not context.has_partition_key_range and not context.has_partition_key:
+        return None
+    out = []
+    for key in context.partition_keys:
+        tw = hourly_partitions.time_window_for_partition_key(key)
+        out.append(Window(key, tw.start, tw.end))
+    return out
+
+
+def _metadata(result: IngestionResult) -> dict:
+    parts = result.partitions
+    table = "\n".join(
+        f"| {p.partition_key} | {p.fetched} | {p.landed} | {p.quarantined} | {p.duplicates} "
+        f"| {p.late} | {p.retries} |" for p in parts[:48])
+    preview = result.outcome.landed.drop(columns="_position").head(5)
+    return {
+        "fetched": result.total("fetched"),
+        "landed": result.total("landed"),
+        "quarantined": result.total("quarantined"),
+        "duplicates": result.total("duplicates"),
+        "late_rows": result.total("late"),
+        "source_requests": result.stats.requests,
+        "source_retries": result.stats.retries,
+        "bad_share": float(round(result.bad_share, 6)),
+        "partitions": len(parts),
+        "fetched_equals_landed_plus_quarantined": all(
+            p.fetched == p.landed + p.quarantined for p in parts),
+        "quarantine_reasons": dg.MetadataValue.json(result.quarantine_reasons()),
+        "by_partition": dg.MetadataValue.md(
+            "| partition | fetched | landed | quarantined | duplicates | late | retries |\n"
+            "|---|---|---|---|---|---|---|\n" + table),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)
+                                       if not preview.empty else "(no rows)"),
+        "expectations": dg.MetadataValue.json(result.outcome.expectations),
+    }
+
+
+def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
+    """The asset landing `entity` into raw.<system>_<entity>, with its blocking checks."""
+    key = dg.AssetKey(["raw", entity.table])
+    api_key = source_resource_key(entity.system)
+
+    @dg.asset(
+        key=key,
+        description=f"{entity.description} Landed from {entity.system.upper()} {entity.path}, "
+        "validated by its Great Expectations suite; bad rows go to ops.quarantine.",
+        group_name="ingestion",
+        owners=OWNERS,
+        kinds={"python", "sql"},
+        partitions_def=hourly_partitions if entity.partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if entity.partitioned else None,
+        required_resource_keys={"warehouse", api_key},
+        pool="warehouse_write",
+        check_specs=[
+            dg.AssetCheckSpec(BAD_ROWS_CHECK, asset=key, blocking=True,
+                              description="Quarantined share of fetched rows stays under the "
+                              "configured limit (exact duplicates excluded)."),
+            dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
+                              description="Every required column is present (no schema drift)."),
+        ],
+        tags={"system": entity.system},
+    )
+    def _ingest(context: dg.AssetExecutionContext, config: IngestionConfig) -> dg.MaterializeResult:
+        engine = context.resources.warehouse.get_engine()
+        client = getattr(context.resources, api_key).client()
+        try:
+            result = ingest(engine, client, entity, _windows(context), context.run_id)
+        except SourceCallError as exc:
+            raise dg.Failure(description=str(exc),
+                             metadata={"system": exc.system, "endpoint": exc.endpoint}) from None
+        missing = result.outcome.missing_columns
+        context.log.info(
+            f"{entity.path}: {len(result.partitions)} partition(s), fetched "
+            f"{result.total('fetched')}, landed {result.total('landed')}, quarantined "
+            f"{result.total('quarantined')} ({result.total('duplicates')} duplicates), "
+            f"{result.stats.retries} retried call(s)")
+        return dg.MaterializeResult(
+            metadata=_metadata(result),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=BAD_ROWS_CHECK, passed=result.bad_share <= config.bad_share_limit,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"bad_share": float(round(result.bad_share, 6)),
+                              "limit": config.bad_share_limit}),
+                dg.AssetCheckResult(
+                    check_name=SCHEMA_CHECK, passed=not missing,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"missing_columns": ", ".join(missing) or "none",
+                              "unexpected_columns":
+                                  ", ".join(result.outcome.unexpected_columns) or "none"}),
+            ],
+        )
+
+    return _ingest
+
+
+ingestion_assets = [build_ingestion_asset(e) for e in ENTITIES]
+defs = dg.Definitions(assets=ingestion_assets)

@@ -1,0 +1,71 @@
+"""The `perfflow` command: demo, simulate, validate and query.
+
+Bad input (a config, scenario or URL that cannot be used) ends with one line
+per problem and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from perf_orchestration.configfile import ConfigError
+from perf_orchestration.warehouse import WarehouseError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perfflow", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole flow against the plant simulator")
+    demo.add_argument("--out", required=True, help="folder for the instance, warehouse, summary")
+    demo.add_argument("--scenario", help="scenario YAML (default: the bundled default)")
+    demo.add_argument("--warehouse", help="warehouse URL (default: embedded SQLite under --out)")
+    demo.add_argument("--quiet", action="store_true", help="print only the final summary line")
+
+    sim = sub.add_parser("simulate", help="serve the plant simulator over HTTP")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--scenario", help="scenario YAML (default: the bundled default)")
+    sim.add_argument("--token", help="require this bearer token (default: none)")
+
+    val = sub.add_parser("validate", help="validate a plant config folder and scenarios")
+    val.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
+    val.add_argument("--scenario", action="append", default=[], help="a scenario file to check")
+
+    q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
+    q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
+                   "the demo's ./demo-out warehouse)")
+    q.add_argument("sql")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from perf_orchestration.cli.demo import run_demo
+            return run_demo(args.out, args.scenario, args.warehouse, quiet=args.quiet)
+        if args.command == "simulate":
+            from perf_orchestration.cli.simulate import run_simulate
+            return run_simulate(args.host, args.port, args.scenario, args.token)
+        if args.command == "validate":
+            from perf_orchestration.cli.validate import run_validate
+            return run_validate(args.config, args.scenario)
+        if args.command == "query":
+            from perf_orchestration.cli.query import run_query
+            return run_query(args.warehouse, args.sql)
+    except ConfigError as err:
+        for line in err.problems:
+            print(line, file=sys.stderr)
+        return 1
+    except WarehouseError as err:
+        print(f"perfflow {args.command}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The demo's summary.json and report.md, built from run events and the warehouse."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+
+from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.scenario import Scenario
+from perf_orchestration.warehouse import make_engine
+
+ROW_FIELDS = ("fetched", "landed", "quarantined", "duplicates", "late")
+
+
+def _asset_events(results: list[dg.ExecuteInProcessResult]):
+    materialized: list[str] = []
+    checks = {"passed": 0, "failed": 0, "failed_checks": []}
+    failures = []
+    for result in results:
+        for event in result.all_events:
+            if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                key = event.asset_key.to_user_string()
+                if key not in materialized:
+                    materialized.append(key)
+            elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                ev = event.event_specific_data
+                if ev.passed:
+                    checks["passed"] += 1
+                else:
+                    checks["failed"] += 1
+                    checks["failed_checks"].append(
+                        f"{ev.asset_key.to_user_string()}:{ev.check_name}")
+            elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                err = event.event_specific_data.error
+                failures.append({"step": event.step_key,
+                                 "error": (err.message if err else "").strip()[:500]})
+    return materialized, checks, failures
+
+
+def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[str, str, int],
+                  results: list[dg.ExecuteInProcessResult], simulator_stats: dict,
+                  engine_url: str) -> dict:
+    """Everything summary.json promises, keys of later capabilities present but empty."""
+    first, last, count = partitions
+    materialized, checks, failures = _asset_events(results)
+    engine = make_engine(engine_url)
+    try:
+        rows_by_entity: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
+            ROW_FIELDS + ("requests", "retries", "partitions"), 0))
+        unbalanced = []
+        for row in latest_partition_counts(engine):
+            key = row["partition_key"]
+            if key != "snapshot" and not (first <= key <= last):
+                continue
+            agg = rows_by_entity[row["entity"]]
+            for f in ROW_FIELDS + ("requests", "retries"):
+                agg[f] += row[f]
+            agg["partitions"] += 1
+            if row["fetched"] != row["landed"] + row["quarantined"]:
+                unbalanced.append(f"{row['entity']}@{key}")
+        reasons = _quarantine_reasons(engine)
+    finally:
+        engine.dispose()
+    rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
+    return {
+        "scenario": scenario.name,
+        "success": all(r.success for r in results),
+        "warehouse": warehouse_url,
+        "partitions": {"first": first, "last": last, "count": count,
+                       "timezone": scenario.timezone},
+        "runs": [{"job": r.job_def.name, "run_id": r.run_id,
+                  "status": "SUCCESS" if r.success else "FAILURE"} for r in results],
+        "assets_materialized": materialized,
+        "checks": checks,
+        "rows": rows,
+        "rows_balanced": not unbalanced,
+        "unbalanced_partitions": unbalanced,
+        "rows_by_entity": dict(sorted(rows_by_entity.items())),
+        "quarantine_reasons": reasons,
+        "source_calls": {
+            "requests": sum(e["requests"] for e in rows_by_entity.values()),
+            "retried": sum(e["retries"] for e in rows_by_entity.values()),
+            "faults_served": simulator_stats.get("faults", simulator_stats),
+        },
+        "step_failures": failures,
+        "alerts": [],
+        "response_seconds": {"p50": None, "p95": None, "max": None},
+        "auto_triggered_ratio": None,
+    }
+
+
+def _quarantine_reasons(engine) -> dict[str, dict[str, int]]:
+    from sqlalchemy import func, select
+
+    from perf_orchestration.tables import quarantine as q
+
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    with engine.connect() as conn:
+        rows = conn.execute(select(q.c.entity, q.c.failed_expectation, func.count())
+                            .group_by(q.c.entity, q.c.failed_expectation)
+                            .order_by(q.c.entity, q.c.failed_expectation))
+        for entity, expectation, n in rows:
+            out[entity][expectation] = n
+    return dict(out)
+
+
+def write_report(path: Path, summary: dict) -> None:
+    """A short human-readable account of the demo run."""
+    rows = summary["rows"]
+    lines = [
+        f"# Demo report: scenario {summary['scenario']}",
+        "",
+        f"- Result: {'success' if summary['success'] else 'FAILED'}",
+        f"- Warehouse: `{summary['warehouse']}`",
+        f"- Partitions: {summary['partitions']['first']} .. {summary['partitions']['last']} "
+        f"({summary['partitions']['count']} hours, {summary['partitions']['timezone']})",
+        f"- Assets materialized: {len(summary['assets_materialized'])}",
+        f"- Checks: {summary['checks']['passed']} passed, {summary['checks']['failed']} failed"
+        + (f" ({', '.join(summary['checks']['failed_checks'])})"
+           if summary["checks"]["failed_checks"] else ""),
+        f"- Rows: fetched {rows['fetched']} = landed {rows['landed']} + quarantined "
+        f"{rows['quarantined']} (of which {rows['duplicates']} exact duplicates); "
+        f"{rows['late']} landed late; balanced in every partition: "
+        f"{'yes' if summary['rows_balanced'] else 'NO'}",
+        f"- Source calls: {summary['source_calls']['requests']} requests, "
+        f"{summary['source_calls']['retried']} retried after a fault",
+        "",
+        "## Rows by entity",
+        "",
+        "| entity | partitions | fetched | landed | quarantined | duplicates | late | retries |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entity, e in summary["rows_by_entity"].items():
+        lines.append(f"| {entity} | {e['partitions']} | {e['fetched']} | {e['landed']} | "
+                     f"{e['quarantined']} | {e['duplicates']} | {e['late']} | {e['retries']} |")
+    lines += ["", "## Quarantine reasons", ""]
+    for entity, reasons in summary["quarantine_reasons"].items():
+        for expectation, n in reasons.items():
+            lines.append(f"- {entity}: {expectation} x {n}")
+    if summary["step_failures"]:
+        lines += ["", "## Failed steps", ""]
+        lines += [f"- {f['step']}: {f['error']}" for f in summary["step_failures"]]
+    lines += ["", "## Stages (seconds)", ""]
+    lines += [f"- {k}: {v}" for k, v in summary.get("stages", {}).items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

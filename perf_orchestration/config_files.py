@@ -1,0 +1,52 @@
+"""Which config file holds what: the table `perfflow validate` walks.
+
+A plant config folder holds named files (later: rules.yaml, goals.yaml, ...)
+and a scenarios/ folder; each is validated by its pydantic model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from perf_orchestration.configfile import ConfigError
+from perf_orchestration.scenario import load_scenario
+
+CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
+
+# file name inside the config folder -> loader raising ConfigError
+NAMED_FILES: dict[str, Callable[[Path], object]] = {}
+
+
+def bundled_config_dir() -> Path:
+    return Path(str(resources.files("perf_orchestration")))
+
+
+def config_dir(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_DIR_ENV)
+    return Path(env) if env else bundled_config_dir()
+
+
+def validate_config_dir(directory: Path, extra_scenarios: list[Path] = ()) -> tuple[list[str], int]:
+    """Every problem in the folder's known files and scenarios, and how many files were read."""
+    problems: list[str] = []
+    checked = 0
+    if not directory.is_dir():
+        return [f"{directory}: not a folder"], 0
+    jobs: list[tuple[Path, Callable[[Path], object]]] = []
+    for name, loader in NAMED_FILES.items():
+        if (directory / name).exists():
+            jobs.append((directory / name, loader))
+    jobs += [(p, load_scenario) for p in sorted((directory / "scenarios").glob("*.yaml"))]
+    jobs += [(Path(p), load_scenario) for p in extra_scenarios]
+    for path, loader in jobs:
+        checked += 1
+        try:
+            loader(path)
+        except ConfigError as err:
+            problems.extend(err.problems)
+    return problems, checked

@@ -1,0 +1,1 @@
+"""Dagster resources: the warehouse and one source-API client per source system."""

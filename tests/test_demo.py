@@ -1,0 +1,93 @@
+"""`perfflow demo` end to end on the embedded default, and the CLI's other commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
+
+
+def _run(*args, timeout=300):
+    return subprocess.run([PERFFLOW, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    proc = _run("demo", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    return out
+
+
+def test_demo_summary_has_the_promised_keys_and_balanced_rows(demo_dir):
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    for key in ("warehouse", "partitions", "assets_materialized", "checks", "rows", "alerts",
+                "response_seconds", "auto_triggered_ratio"):
+        assert key in summary
+    assert summary["partitions"]["count"] == 24
+    rows = summary["rows"]
+    assert rows["fetched"] == rows["landed"] + rows["quarantined"] > 5000
+    assert summary["rows_balanced"] is True
+    assert rows["duplicates"] == 4 and rows["late"] >= 5
+    assert summary["source_calls"]["retried"] >= 3  # 2 x 503 + 1 timeout
+    reasons = summary["quarantine_reasons"]
+    assert reasons["mes_production"]["duplicate_row"] == 4
+    assert sum(reasons["mes_first_article_inspections"].values()) == 3
+    assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 26
+    assert "raw/mes_production" in summary["assets_materialized"]
+    assert (demo_dir / "report.md").read_text().startswith("# Demo report")
+
+
+def test_query_reads_the_embedded_warehouse_as_csv(demo_dir):
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    proc = _run("query", "--warehouse", url,
+                "select count(*) as n from raw.hr_employees")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["n", "1200"]
+
+
+def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
+    before = json.loads((demo_dir / "summary.json").read_text())
+    proc = _run("demo", "--out", str(demo_dir), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    after = json.loads((demo_dir / "summary.json").read_text())
+    assert after["rows"] == before["rows"]
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    out = _run("query", "--warehouse", url, "select count(*) from raw.mes_production")
+    assert int(out.stdout.splitlines()[1]) == after["rows_by_entity"]["mes_production"]["landed"]
+
+
+def test_bad_scenario_gives_one_line_per_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: 2026-11-02T00:00:00\nhours: 0\nincidents:\n"
+                   "  - {kind: metric_dip, id: d1, team: T99, metric: oee, value: 2,"
+                   " start: 2026-11-02T01:00:00, hours: 1}\n")
+    proc = _run("demo", "--out", str(tmp_path / "o"), "--scenario", str(bad))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert all(line.startswith(str(bad)) for line in lines), lines
+    assert any("hours" in line for line in lines)
+    assert any("incidents[0]" in line and "d1" in line for line in lines)
+
+
+def test_validate_accepts_the_bundled_config_and_names_broken_files(tmp_path):
+    assert _run("validate").returncode == 0
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "broken.yaml").write_text("start: [\n")
+    proc = _run("validate", "--config", str(tmp_path))
+    assert proc.returncode == 1 and "broken.yaml: line" in proc.stderr
+
+
+def test_bad_warehouse_url_is_one_line(tmp_path):
+    proc = _run("query", "--warehouse", "mysql://nobody@nowhere/x", "select 1")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "unsupported database" in proc.stderr
