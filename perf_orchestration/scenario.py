@@ -7,7 +7,7 @@ records, byte for byte.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -229,10 +229,15 @@ class Scenario(_Strict):
             if getattr(inc, "team", None) and inc.team not in team_ids:
                 raise ValueError(f"incident {inc.id}: unknown team {inc.team!r}")
             if inc.kind == "equipment_failure":
-                team = inc.device.split("-")[0]
-                if team not in team_ids:
-                    raise ValueError(f"incident {inc.id}: device {inc.device!r} belongs to no "
-                                     f"team (device ids are <team>-D<nn>)")
+                team_id, _, num = inc.device.rpartition("-D")
+                spec = next((t for t in self.plant.teams if t.id == team_id), None)
+                if spec is None or not num.isdigit() or not 1 <= int(num) <= spec.stations:
+                    raise ValueError(f"incident {inc.id}: device {inc.device!r} does not exist "
+                                     "(devices are <team>-D01..D<stations> of a team with "
+                                     "stations)")
+            if inc.kind == "metric_dip" and not next(
+                    t for t in self.plant.teams if t.id == inc.team).stations:
+                raise ValueError(f"incident {inc.id}: team {inc.team!r} has no stations")
         return self
 
     @property
@@ -241,7 +246,7 @@ class Scenario(_Strict):
 
     @property
     def end(self) -> datetime:
-        return self.start + timedelta(hours=self.hours)
+        return (self.start.astimezone(UTC) + timedelta(hours=self.hours)).astimezone(self.tz)
 
 
 def _aware(value: datetime, tz: ZoneInfo) -> datetime:

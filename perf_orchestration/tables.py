@@ -68,3 +68,31 @@ ingestion_log = sa.Table(
     schema="ops",
     comment="One row per entity, partition and run: fetched = landed + quarantined.",
 )
+
+plant_calendar = sa.Table(
+    "plant_calendar", metadata,
+    sa.Column("partition_key", sa.Text, primary_key=True),
+    sa.Column("hour_start", sa.DateTime, nullable=False),
+    sa.Column("hour_end", sa.DateTime, nullable=False),
+    sa.Column("local_date", sa.Text, nullable=False),
+    sa.Column("local_hour", sa.Integer, nullable=False),
+    sa.Column("shift", sa.Text, nullable=False),
+    sa.Column("shift_date", sa.Text, nullable=False),
+    sa.Column("shift_start", sa.DateTime, nullable=False),
+    sa.Column("day_start", sa.DateTime, nullable=False),
+    sa.Column("iso_week", sa.Text, nullable=False),
+    sa.Column("week_start", sa.DateTime, nullable=False),
+    schema="staging",
+    comment="One row per local plant hour: date, shift and week, in the plant's time zone "
+    "(times are UTC).",
+)
+
+
+def upsert_calendar(conn: sa.Connection, rows: list[dict]) -> None:
+    """Replace the calendar rows for these hours (idempotent)."""
+    keys = [r["partition_key"] for r in rows]
+    for i in range(0, len(keys), 500):
+        conn.execute(plant_calendar.delete().where(
+            plant_calendar.c.partition_key.in_(keys[i:i + 500])))
+    if rows:
+        conn.execute(plant_calendar.insert(), rows)
