@@ -12,12 +12,15 @@ from importlib import resources
 from pathlib import Path
 
 from perf_orchestration.configfile import ConfigError
+from perf_orchestration.line_config import load_line_config
 from perf_orchestration.scenario import load_scenario
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 
 # file name inside the config folder -> loader raising ConfigError
-NAMED_FILES: dict[str, Callable[[Path], object]] = {}
+NAMED_FILES: dict[str, Callable[[Path], object]] = {
+    "line_metrics.yaml": load_line_config,
+}
 
 
 def bundled_config_dir() -> Path:

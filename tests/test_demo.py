@@ -41,8 +41,37 @@ def test_demo_summary_has_the_promised_keys_and_balanced_rows(demo_dir):
     reasons = summary["quarantine_reasons"]
     assert reasons["mes_production"]["duplicate_row"] == 4
     assert sum(reasons["mes_first_article_inspections"].values()) == 3
-    assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 26
+    assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 300
     assert "raw/mes_production" in summary["assets_materialized"]
+    assert "marts/team_daily_quality" in summary["assets_materialized"]
+
+
+def test_demo_reports_the_day_s_team_metrics_with_the_painting_dip(demo_dir):
+    teams = {r["team_id"]: r for r in json.loads(
+        (demo_dir / "summary.json").read_text())["team_daily_metrics"]}
+    assert sorted(teams) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7"]
+    fai = {t: r["first_article_pass_rate"] for t, r in teams.items()}
+    assert fai["T3"] == min(fai.values()) and fai["T3"] < 0.975
+    assert all(0 < r["oee"] < 1 for r in teams.values())
+
+
+def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, tmp_path):
+    proc = _run("demo", "--out", str(tmp_path / "pg"), "--warehouse", pg_url, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    pg = json.loads((tmp_path / "pg" / "summary.json").read_text())
+    lite = json.loads((demo_dir / "summary.json").read_text())
+    assert pg["warehouse"].startswith("postgresql")
+    assert pg["rows"] == lite["rows"]
+    assert pg["team_daily_metrics"] == lite["team_daily_metrics"]
+    query = "select team_id, partition_key, oee from marts.team_hourly_quality order by 1, 2"
+    a = _run("query", "--warehouse", pg_url, query).stdout
+    b = _run("query", "--warehouse", f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}",
+             query).stdout
+    assert a.count("\n") == 7 * 24 + 1
+    rows_a = [line.split(",") for line in a.splitlines()[1:]]
+    rows_b = [line.split(",") for line in b.splitlines()[1:]]
+    for x, y in zip(rows_a, rows_b, strict=True):
+        assert x[:2] == y[:2] and abs(float(x[2] or 0) - float(y[2] or 0)) < 1e-9
     assert (demo_dir / "report.md").read_text().startswith("# Demo report")
 
 
@@ -85,6 +114,12 @@ def test_validate_accepts_the_bundled_config_and_names_broken_files(tmp_path):
     (tmp_path / "scenarios" / "broken.yaml").write_text("start: [\n")
     proc = _run("validate", "--config", str(tmp_path))
     assert proc.returncode == 1 and "broken.yaml: line" in proc.stderr
+    bundled = ROOT / "perf_orchestration" / "line_metrics.yaml"
+    (tmp_path / "line_metrics.yaml").write_text(
+        bundled.read_text().replace("first_article_pass_rate", "first_article_passrate", 1))
+    proc = _run("validate", "--config", str(tmp_path))
+    assert "line_metrics.yaml" in proc.stderr and "unknown metric 'first_article_passrate'" \
+        in proc.stderr
 
 
 def test_bad_warehouse_url_is_one_line(tmp_path):

@@ -57,11 +57,15 @@ def test_volume_flags_an_hour_where_the_source_went_silent(warehouse_url):
     engine = make_engine(warehouse_url)
     ensure_schemas(engine, metadata)
     start, end = _local(2026, 11, 2, 0), _local(2026, 11, 2, 6)
-    counts = {w.partition_key: 20 for w in hourly_windows(start, end)}
-    counts["2026-11-02-03:00"] = 0
-    _land(engine, {k: n for k, n in counts.items() if n})
+    assert hourly_volume(engine, "mes_changeovers", start, end).ok  # no history yet
+    # a week of history with the same daily rhythm: 20 rows an hour, none at 04:00
+    history = {w.partition_key: 0 if w.start.hour == 4 else 20
+               for w in hourly_windows(start - timedelta(days=7), start)}
+    counts = {w.partition_key: 0 if w.start.hour in (3, 4) else 20
+              for w in hourly_windows(start, end)}
+    _land(engine, {k: n for k, n in {**history, **counts}.items() if n})
     volume = hourly_volume(engine, "mes_changeovers", start, end)
-    assert not volume.ok and volume.outliers == {"2026-11-02-03:00": 0}
+    assert not volume.ok and volume.outliers == {"2026-11-02-03:00": 0}  # 04:00 is normal
     assert volume.baseline_median == 20
     fresh = source_freshness(engine, "mes_changeovers", "updated_at", 2, start, end)
     assert fresh.fresh and fresh.age_hours == 0.167  # last row 05:50, end 06:00 (rounded)
@@ -69,5 +73,6 @@ def test_volume_flags_an_hour_where_the_source_went_silent(warehouse_url):
                              _local(2026, 11, 2, 12))
     assert not stale.fresh
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from raw.mes_changeovers")).scalar() == 100
+        total = conn.execute(sa.text("select count(*) from raw.mes_changeovers")).scalar()
+    assert total == 20 * (7 * 23 + 4)
     engine.dispose()

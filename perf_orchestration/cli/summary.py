@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -61,6 +62,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
             if row["fetched"] != row["landed"] + row["quarantined"]:
                 unbalanced.append(f"{row['entity']}@{key}")
         reasons = _quarantine_reasons(engine)
+        team_days = _team_days(engine, scenario)
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -85,10 +87,33 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
             "faults_served": simulator_stats.get("faults", simulator_stats),
         },
         "step_failures": failures,
+        "team_daily_metrics": team_days,
         "alerts": [],
         "response_seconds": {"p50": None, "p95": None, "max": None},
         "auto_triggered_ratio": None,
     }
+
+
+TEAM_DAY_METRICS = ("oee", "availability", "performance", "quality_ratio", "first_pass_yield",
+                    "first_article_pass_rate", "downtime_rate", "output_per_head")
+
+
+def _team_days(engine, scenario: Scenario) -> list[dict]:
+    """The day's team metrics from marts.team_daily_quality (empty before the marts exist)."""
+    from sqlalchemy import inspect, text
+
+    if "team_daily_quality" not in inspect(engine).get_table_names(schema="marts"):
+        return []
+    dates = sorted({(scenario.start + timedelta(hours=h))
+                    .strftime("%Y-%m-%d") for h in range(scenario.hours)})
+    cols = ", ".join(TEAM_DAY_METRICS)
+    query = text(f"select team_id, local_date, {cols} from marts.team_daily_quality "
+                 "where local_date >= :first and local_date <= :last "
+                 "order by local_date, team_id")
+    with engine.connect() as conn:
+        rows = conn.execute(query, {"first": dates[0], "last": dates[-1]}).mappings().all()
+    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+            for r in rows]
 
 
 def _quarantine_reasons(engine) -> dict[str, dict[str, int]]:
@@ -139,6 +164,13 @@ def write_report(path: Path, summary: dict) -> None:
     for entity, reasons in summary["quarantine_reasons"].items():
         for expectation, n in reasons.items():
             lines.append(f"- {entity}: {expectation} x {n}")
+    if summary.get("team_daily_metrics"):
+        lines += ["", "## Team metrics of the day (marts.team_daily_quality)", "",
+                  "| team | date | " + " | ".join(TEAM_DAY_METRICS) + " |",
+                  "|---|---|" + "---|" * len(TEAM_DAY_METRICS)]
+        for r in summary["team_daily_metrics"]:
+            cells = ["" if r[m] is None else f"{r[m]:.3f}" for m in TEAM_DAY_METRICS]
+            lines.append(f"| {r['team_id']} | {r['local_date']} | " + " | ".join(cells) + " |")
     if summary["step_failures"]:
         lines += ["", "## Failed steps", ""]
         lines += [f"- {f['step']}: {f['error']}" for f in summary["step_failures"]]
