@@ -28,8 +28,10 @@ def _raw_table(entity: Entity) -> sa.Table:
         sa.Column("ingested_at", sa.DateTime, nullable=False),
         sa.Column("partition_key", sa.Text, nullable=False),
     ]
-    return sa.Table(entity.table, metadata, *cols,
-                    sa.Index(f"ix_{entity.table}_partition", "partition_key"),
+    indexes = [sa.Index(f"ix_{entity.table}_partition", "partition_key")]
+    if entity.event_time:  # staging models select their window on the event time
+        indexes.append(sa.Index(f"ix_{entity.table}_{entity.event_time}", entity.event_time))
+    return sa.Table(entity.table, metadata, *cols, *indexes,
                     schema="raw", comment=entity.description)
 
 

@@ -395,7 +395,8 @@ def test_table_view_and_full_refresh_materialization(engine, plant, tmp_path):
     again = run_project(engine, plant)
     assert [r.rows for r in again] == [r.rows for r in results.values()]
     assert rows(engine, summary) == expected
-    assert results["stg_mes__production"].sql in results["stg_mes__production"].statements[-2]
+    assert any(results["stg_mes__production"].sql in statement
+               for statement in results["stg_mes__production"].statements)
 
     # Switching a model between view and table replaces the other kind.
     root = copy_plant(tmp_path)

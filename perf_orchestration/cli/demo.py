@@ -84,6 +84,8 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     home = out_dir / "dagster_home"
     home.mkdir(exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     url = warehouse or embedded_url(out_dir / "warehouse")
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
