@@ -13,6 +13,7 @@ from pathlib import Path
 
 from perf_orchestration.configfile import ConfigError
 from perf_orchestration.line_config import load_line_config
+from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
@@ -20,7 +21,14 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 # file name inside the config folder -> loader raising ConfigError
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
+    RULES_FILE: load_rules,
 }
+
+
+def plant_rules(directory: str | Path | None = None) -> RuleSet:
+    """The rules in force: the config folder's rules.yaml, or the bundled one."""
+    path = config_dir(directory) / RULES_FILE
+    return load_rules(path if path.exists() else None)
 
 
 def bundled_config_dir() -> Path:

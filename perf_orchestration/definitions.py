@@ -2,18 +2,24 @@
 
 import dagster as dg
 
-from assets import ingestion, sql_models
-from jobs import flow
+from assets import alerts, ingestion, sql_models
+from jobs import actions, flow
+from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
+from sensors import episodes
 
 defs = dg.Definitions.merge(
     ingestion.defs,
     sql_models.defs,
+    alerts.defs,
     flow.defs,
+    actions.defs,
+    episodes.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),
+            "delivery": delivery_resource(),
             **source_resources(),
         }
     ),

@@ -98,3 +98,91 @@ def upsert_calendar(conn: sa.Connection, rows: list[dict]) -> None:
             plant_calendar.c.partition_key.in_(keys[i:i + 500])))
     if rows:
         conn.execute(plant_calendar.insert(), rows)
+
+# --- alerting: episodes, their history, actions and tasks -------------------------------
+
+alert_episodes = sa.Table(
+    "alert_episodes", metadata,
+    sa.Column("episode_id", sa.Text, primary_key=True),
+    sa.Column("rule_id", sa.Text, nullable=False),
+    sa.Column("rule_version", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("episode_start", sa.DateTime, nullable=False),
+    sa.Column("signal_at", sa.DateTime),
+    sa.Column("detected_at", sa.DateTime),
+    sa.Column("fired_at", sa.DateTime),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("acted_at", sa.DateTime),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("triggered_by", sa.Text, nullable=False, server_default="system"),
+    sa.Column("run_id", sa.Text),
+    sa.Index("ix_alert_episodes_rule_subject", "rule_id", "subject"),
+    schema="ops", comment="One row per alert episode with the times response is measured by "
+    "(UTC): signal, detected, fired, delivered, acted, resolved.",
+)
+
+alert_transitions = sa.Table(
+    "alert_transitions", metadata,
+    sa.Column("transition_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("episode_id", sa.Text),
+    sa.Column("rule_id", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("from_state", sa.Text, nullable=False),
+    sa.Column("to_state", sa.Text, nullable=False),
+    sa.Column("window_start", sa.DateTime),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("rule_id", "subject", "to_state", "at", name="uq_alert_transition"),
+    schema="ops", comment="Every state change of every rule and subject, with its time.",
+)
+
+action_log = sa.Table(
+    "action_log", metadata,
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("episode_id", sa.Text, nullable=False),
+    sa.Column("rule_id", sa.Text, nullable=False),
+    sa.Column("action_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # fire or resolved
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("recipient_id", sa.Text, nullable=False),
+    sa.Column("recipient_role", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # planned, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text),
+    sa.Column("subject_line", sa.Text, nullable=False),
+    sa.Column("planned_at", sa.DateTime, nullable=False),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("run_id", sa.Text),
+    sa.Index("ix_action_log_episode", "episode_id"),
+    schema="ops", comment="Every planned action once (unique idempotency key) and its delivery.",
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("task_id", sa.Text, primary_key=True),  # the action's idempotency key
+    sa.Column("episode_id", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=False),
+    sa.Column("owner_role", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # open, done
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("due_at", sa.DateTime, nullable=False),
+    sa.Column("done_at", sa.DateTime),
+    schema="ops", comment="Tasks the flow gives people (checklists, reviews), with owner and due.",
+)
+
+alert_state = sa.Table(
+    "alert_state", metadata,
+    sa.Column("rule_id", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # JSON of the episode engine's SubjectState
+    sa.Column("last_window_end", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    schema="ops", comment="Where each rule and subject stands, so evaluation resumes exactly.",
+)

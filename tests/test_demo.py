@@ -83,12 +83,38 @@ def test_query_reads_the_embedded_warehouse_as_csv(demo_dir):
     assert proc.stdout.splitlines() == ["n", "1200"]
 
 
+def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    fai = [a for a in summary["alerts"] if a["rule_id"] == "fai-below-92-5"]
+    assert len(fai) == 1 and fai[0]["subject"] == "T3" and fai[0]["state"] == "resolved"
+    fired = {(a["role"], a["channel"], a["status"]) for a in fai[0]["actions"]
+             if a["kind"] == "fire"}
+    assert fired == {("team_leader", "webhook", "delivered"),
+                     ("qa_engineer", "task", "delivered"),
+                     ("production_planner", "email", "delivered")}
+    devices = {a["subject"] for a in summary["alerts"]
+               if a["rule_id"] == "device-failures-3-per-day"}
+    assert devices == {"T2-D03"}  # T6-D02 failed twice: no questionnaire
+    assert summary["receivers"]["webhook"]["duplicates"] == 0
+    assert summary["receivers"]["webhook_rejected_signatures"] == 0
+    assert summary["response_seconds"]["p95"] is not None and summary["auto_triggered_ratio"] == 1
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    task = _run("query", "--warehouse", url, "select body from ops.tasks "
+                "where owner_role = 'qa_engineer'").stdout
+    assert "Top defect codes: D07-THIN-FILM" in task or "Top defect codes: D05-RUN" in task
+
+
 def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
     before = json.loads((demo_dir / "summary.json").read_text())
     proc = _run("demo", "--out", str(demo_dir), "--quiet")
     assert proc.returncode == 0, proc.stderr
     after = json.loads((demo_dir / "summary.json").read_text())
     assert after["rows"] == before["rows"]
+    # nothing is sent twice: no new episode, no new delivery
+    assert after["receivers"]["webhook"]["arrivals"] == 0
+    assert after["receivers"]["email"]["arrivals"] == 0
+    assert [a["episode_id"] for a in after["alerts"]] == [a["episode_id"]
+                                                          for a in before["alerts"]]
     url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
     out = _run("query", "--warehouse", url, "select count(*) from raw.mes_production")
     assert int(out.stdout.splitlines()[1]) == after["rows_by_entity"]["mes_production"]["landed"]

@@ -75,6 +75,33 @@ def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
     return progress_logger
 
 
+def _run_action_sensor(defs, instance, logger, progress) -> list:
+    """One tick of the actions sensor, as the daemon would run it, and its runs in process."""
+    sensor = defs.resolve_sensor_def("alert_episode_sensor")
+    cursor_key = "demo_alert_episode_sensor_cursor"
+    cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                 resources=dict(defs.resources or {})) as ctx:
+        tick = sensor.evaluate_tick(ctx)
+    if tick.cursor:
+        instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
+    if not tick.run_requests:
+        progress(f"actions sensor: {tick.skip_message or 'nothing to do'}")
+        return []
+    job = defs.resolve_job_def("alert_actions_job").with_logger_defs({"console": logger})
+    results = []
+    for request in tick.run_requests:
+        if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
+            progress(f"actions sensor: {request.run_key} already ran (run key), skipped")
+            continue
+        progress(f"actions sensor: launching alert_actions_job for {request.run_key}")
+        results.append(job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={**request.run_config, "loggers": {"console": {}}},
+            tags={**request.tags, "dagster/run_key": request.run_key}))
+    return results
+
+
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
              quiet: bool = False) -> int:
     progress = _Progress(quiet)
@@ -97,7 +124,17 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     server.start()
     stages["simulator_start_seconds"] = time.perf_counter() - t
     progress(f"plant simulator serving on {server.url}")
-    env = {"PERFFLOW_WAREHOUSE_URL": url}
+    from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+
+    webhook_secret = secrets.token_hex(16)
+    webhook = WebhookReceiver(webhook_secret)
+    webhook.start()
+    smtp = SmtpReceiver()
+    smtp.start()
+    progress(f"team chat webhook receiver on {webhook.url}, mail server on port {smtp.port}")
+    env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
+           "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
+           "PERFFLOW_SMTP_PORT": str(smtp.port)}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -124,13 +161,20 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                      f"(run {result.run_id[:8]})")
             results.append(result)
         t = time.perf_counter()
+        results += _run_action_sensor(defs, instance, logger, progress)
+        stages["actions_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),
             results=results, simulator_stats=server.stats(), engine_url=url,
+            receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
+                       "webhook_rejected": webhook.rejected},
         )
         stages["summary_seconds"] = time.perf_counter() - t
     finally:
         server.stop()
+        webhook.stop()
+        smtp.stop()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

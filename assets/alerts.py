@@ -1,0 +1,43 @@
+"""Rule evaluation as an asset: every hour's windows go through the alert rules."""
+
+from datetime import UTC
+
+import dagster as dg
+
+from assets.partitions import hourly_partitions
+from perf_orchestration.alerts import evaluate_event_rules, evaluate_metric_rules
+from perf_orchestration.config_files import plant_rules
+
+
+@dg.asset(
+    key=["ops", "alert_episodes"],
+    deps=[dg.AssetKey(["marts", "team_hourly_quality"]),
+          dg.AssetKey(["raw", "mes_equipment_events"])],
+    description="Alert rules (rules.yaml) evaluated over the partition's hours: every state "
+    "change in ops.alert_transitions, every episode with its signal, detection and firing "
+    "times in ops.alert_episodes. The actions sensor delivers what fired.",
+    group_name="actions", owners=["team:operations"], kinds={"python", "sql"},
+    partitions_def=hourly_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+    required_resource_keys={"warehouse"}, pool="warehouse_write",
+)
+def alert_episodes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    engine = context.resources.warehouse.get_engine()
+    rules = plant_rules()
+    tw = context.partition_time_window
+    start = tw.start.astimezone(UTC).replace(tzinfo=None)
+    end = tw.end.astimezone(UTC).replace(tzinfo=None)
+    metric = evaluate_metric_rules(engine, rules, start, end, context.run_id)
+    events = evaluate_event_rules(engine, rules, start, end, context.run_id)
+    fired = metric.fired + events.fired
+    context.log.info(f"rules {rules.stamp}: {metric.transitions + events.transitions} "
+                     f"transition(s), fired {fired or 'nothing'}, resolved "
+                     f"{metric.resolved or 'nothing'}")
+    return dg.MaterializeResult(metadata={
+        "rules_version": rules.stamp,
+        "transitions": metric.transitions + events.transitions,
+        "fired": dg.MetadataValue.json(fired),
+        "resolved": dg.MetadataValue.json(metric.resolved),
+    })
+
+
+defs = dg.Definitions(assets=[alert_episodes_asset])

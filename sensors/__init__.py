@@ -1,0 +1,1 @@
+"""Dagster sensors, thin wrappers over perf_orchestration."""

@@ -1,0 +1,76 @@
+"""Actions are recorded once per idempotency key; failed deliveries stay visible and are
+retried with the same key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from perf_orchestration.actions import ActionSpec, EpisodeFacts, claim, deliver, plan_actions
+from perf_orchestration.delivery import WebhookChannel
+from perf_orchestration.tables import RAW_TABLES, action_log, metadata, tasks
+from perf_orchestration.testing_receivers import WebhookReceiver
+from perf_orchestration.warehouse import ensure_schemas, make_engine
+
+FACTS = EpisodeFacts("fai|T3|2026-11-02T01:00:00", "fai", "First-article pass rate low",
+                     "team", "T3", "first_article_pass_rate", 0.85, 0.925,
+                     datetime(2026, 11, 2, 1), datetime(2026, 11, 2, 3))
+SPECS = [ActionSpec("lead-alert", "team_leader", "webhook", "breach_alert"),
+         ActionSpec("qa-checklist", "qa_engineer", "task", "root_cause_checklist", 4)]
+
+
+def _engine(url):
+    engine = make_engine(url)
+    ensure_schemas(engine, metadata)
+    people = [("E1", "Li Na", "T3", "team_leader"), ("E2", "Wang Wei", "T3", "qa_engineer"),
+              ("E3", "Zhao Lei", "T1", "team_leader")]
+    with engine.begin() as conn:
+        conn.execute(RAW_TABLES["hr_employees"].insert(), [
+            {"employee_id": e, "name": n, "team_id": t, "role": r, "shift": "day",
+             "email": f"{e.lower()}@plant1.example.com", "hired_at": datetime(2020, 1, 1),
+             "updated_at": datetime(2026, 1, 1), "source_system": "hr", "source_record_id": e,
+             "ingestion_run_id": "t", "ingested_at": datetime(2026, 1, 1),
+             "partition_key": "snapshot"} for e, n, t, r in people])
+    return engine
+
+
+def test_actions_route_by_role_and_are_sent_once(warehouse_url):
+    engine = _engine(warehouse_url)
+    planned = plan_actions(engine, FACTS, SPECS)
+    assert [(a.action_id, a.person.employee_id) for a in planned] == [
+        ("lead-alert", "E1"), ("qa-checklist", "E2")]
+    with WebhookReceiver("s3cret") as hook:
+        channels = {"webhook": WebhookChannel(hook.url, "s3cret", backoff_seconds=0.01)}
+        results = deliver(engine, claim(engine, planned, "run-1"), channels)
+        assert [r.status for _, r in results] == ["delivered", "delivered"]
+        # a repeated tick or retried job plans the same keys and finds them delivered
+        again = claim(engine, plan_actions(engine, FACTS, SPECS), "run-2")
+        assert again == []
+        assert sum(hook.count_by_key().values()) == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(action_log)).scalar() == 2
+        task = conn.execute(sa.select(tasks)).mappings().one()
+    assert task["owner_id"] == "E2" and task["status"] == "open"
+    assert (task["due_at"] - task["created_at"]).total_seconds() > 0
+    engine.dispose()
+
+
+def test_a_failed_delivery_is_visible_and_retried_with_the_same_key(sqlite_url):
+    engine = _engine(sqlite_url)
+    planned = [a for a in plan_actions(engine, FACTS, SPECS) if a.channel == "webhook"]
+    with WebhookReceiver("s3cret", fail_first=10) as hook:
+        channel = WebhookChannel(hook.url, "s3cret", max_retries=1, backoff_seconds=0.01)
+        [(_, result)] = deliver(engine, claim(engine, planned, "run-1"), {"webhook": channel})
+        assert result.status == "failed"
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(action_log)).mappings().one()
+    assert row["status"] == "failed" and row["attempts"] == 2 and "500" in row["detail"]
+    with WebhookReceiver("s3cret") as hook:
+        channel = WebhookChannel(hook.url, "s3cret", backoff_seconds=0.01)
+        retry = claim(engine, plan_actions(engine, FACTS, SPECS[:1]), "run-2")
+        assert [a.key for a in retry] == [planned[0].key]
+        [(_, result)] = deliver(engine, retry, {"webhook": channel})
+        assert result.status == "delivered"
+        assert list(hook.count_by_key()) == [planned[0].key]
+    engine.dispose()
