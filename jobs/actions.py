@@ -5,6 +5,7 @@ from pydantic import Field
 
 from perf_orchestration.alerts import run_episode_actions
 from perf_orchestration.config_files import plant_rules
+from perf_orchestration.response import refresh_response_times
 
 
 class EpisodeActionsConfig(dg.Config):
@@ -28,6 +29,7 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
         context.log.info(f"{config.episode_id} [{config.kind}] {action.action_id} -> "
                          f"{action.person.name} ({action.role}) by {action.channel}: "
                          f"{result.status}")
+    refresh_response_times(engine)
     failed = [a.action_id for a, r in results if r.status != "delivered"]
     if failed:
         raise dg.Failure(description=f"{len(failed)} action(s) not delivered: "

@@ -186,3 +186,23 @@ alert_state = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     schema="ops", comment="Where each rule and subject stands, so evaluation resumes exactly.",
 )
+
+response_times = sa.Table(
+    "response_times", metadata,
+    sa.Column("rule_id", sa.Text, primary_key=True),
+    sa.Column("team_id", sa.Text, primary_key=True),
+    sa.Column("episodes", sa.Integer, nullable=False),
+    sa.Column("delivered_episodes", sa.Integer, nullable=False),
+    sa.Column("signal_to_delivered_p50_s", sa.Float),
+    sa.Column("signal_to_delivered_p95_s", sa.Float),
+    sa.Column("signal_to_delivered_max_s", sa.Float),
+    sa.Column("detected_to_delivered_p50_s", sa.Float),
+    sa.Column("detected_to_delivered_p95_s", sa.Float),
+    sa.Column("detected_to_delivered_max_s", sa.Float),
+    sa.Column("actions_delivered", sa.Integer, nullable=False),
+    sa.Column("actions_auto", sa.Integer, nullable=False),
+    sa.Column("auto_triggered_ratio", sa.Float),
+    sa.Column("refreshed_at", sa.DateTime, nullable=False),
+    schema="marts", comment="Per rule and team: signal -> delivered and detected -> delivered "
+    "percentiles (seconds), and the share of delivered actions the flow triggered on its own.",
+)

@@ -102,6 +102,10 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
     task = _run("query", "--warehouse", url, "select body from ops.tasks "
                 "where owner_role = 'qa_engineer'").stdout
     assert "Top defect codes: D07-THIN-FILM" in task or "Top defect codes: D05-RUN" in task
+    marts = _run("query", "--warehouse", url, "select rule_id, team_id, delivered_episodes, "
+                 "auto_triggered_ratio from marts.response_times order by rule_id").stdout
+    assert marts.splitlines()[1:] == ["device-failures-3-per-day,T2,1,1.0",
+                                      "fai-below-92-5,T3,1,1.0"]
 
 
 def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
@@ -152,3 +156,22 @@ def test_bad_warehouse_url_is_one_line(tmp_path):
     proc = _run("query", "--warehouse", "mysql://nobody@nowhere/x", "select 1")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "unsupported database" in proc.stderr
+
+
+def test_backtest_replays_rules_without_sending(demo_dir, tmp_path):
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    count = "select count(*) from ops.action_log"
+    before = _run("query", "--warehouse", url, count).stdout
+    proc = _run("backtest", "--warehouse", url, "--from", "2026-11-02T00:00",
+                "--to", "2026-11-03T00:00")
+    assert proc.returncode == 0, proc.stderr
+    assert "fai-below-92-5: 1 episode(s) would have fired" in proc.stdout
+    assert "T2-D03 on 2026-11-02" in proc.stdout and "T6-D02" not in proc.stdout
+    rules = (ROOT / "perf_orchestration" / "rules.yaml").read_text()
+    stricter = tmp_path / "rules.yaml"
+    stricter.write_text(rules.replace("threshold: 0.925", "threshold: 0.99", 1))
+    proc = _run("backtest", "--rules", str(stricter), "--warehouse", url,
+                "--from", "2026-11-02T00:00", "--to", "2026-11-03T00:00")
+    fired = int(proc.stdout.split("fai-below-92-5: ")[1].split(" ")[0])
+    assert fired > 1
+    assert _run("query", "--warehouse", url, count).stdout == before

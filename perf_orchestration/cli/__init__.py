@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, simulate, validate and query.
+"""The `perfflow` command: demo, simulate, validate, query and backtest.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
     val.add_argument("--scenario", action="append", default=[], help="a scenario file to check")
 
+    bt = sub.add_parser("backtest", help="replay rules over history; nothing is sent")
+    bt.add_argument("--rules", help="rules YAML (default: the bundled rules.yaml)")
+    bt.add_argument("--from", dest="start", required=True, help="plant time, 2026-11-02T00:00")
+    bt.add_argument("--to", dest="end", required=True, help="plant time (exclusive)")
+    bt.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -52,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             from perf_orchestration.cli.validate import run_validate
             return run_validate(args.config, args.scenario)
+        if args.command == "backtest":
+            from perf_orchestration.cli.backtest import run_backtest
+            return run_backtest(args.rules, args.start, args.end, args.warehouse)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)

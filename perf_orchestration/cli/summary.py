@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.response import percentile
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.warehouse import make_engine
 
@@ -116,11 +117,8 @@ def _dt(value) -> datetime:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return round(ordered[rank], 3)
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
 
 
 def alert_summary(engine) -> dict:
