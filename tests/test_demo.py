@@ -169,7 +169,8 @@ def test_backtest_replays_rules_without_sending(demo_dir, tmp_path):
     assert "T2-D03 on 2026-11-02" in proc.stdout and "T6-D02" not in proc.stdout
     rules = (ROOT / "perf_orchestration" / "rules.yaml").read_text()
     stricter = tmp_path / "rules.yaml"
-    stricter.write_text(rules.replace("threshold: 0.925", "threshold: 0.99", 1))
+    stricter.write_text(rules.replace("threshold: 0.925", "threshold: 0.99", 1)
+                        .replace("for: 2", "for: 1", 1))
     proc = _run("backtest", "--rules", str(stricter), "--warehouse", url,
                 "--from", "2026-11-02T00:00", "--to", "2026-11-03T00:00")
     fired = int(proc.stdout.split("fai-below-92-5: ")[1].split(" ")[0])
