@@ -74,3 +74,37 @@ def test_a_failed_delivery_is_visible_and_retried_with_the_same_key(sqlite_url):
         assert result.status == "delivered"
         assert list(hook.count_by_key()) == [planned[0].key]
     engine.dispose()
+
+
+def test_action_job_without_webhook_secret_fails_naming_the_variable(sqlite_url, monkeypatch):
+    import dagster as dg
+
+    from jobs.actions import alert_actions_job
+    from perf_orchestration.tables import alert_episodes
+    from resources.delivery import DeliveryResource
+    from resources.warehouse import WarehouseResource
+
+    engine = _engine(sqlite_url)
+    episode = "fai-below-92-5|T3|2026-11-02T01:00:00"
+    with engine.begin() as conn:
+        conn.execute(alert_episodes.insert().values(
+            episode_id=episode, rule_id="fai-below-92-5", rule_version="test", subject="T3",
+            state="firing", episode_start=datetime(2026, 11, 2, 1),
+            fired_at=datetime(2026, 11, 2, 3), detected_at=datetime(2026, 11, 2, 3),
+            value=0.85, threshold=0.925))
+    monkeypatch.delenv("PERFFLOW_CONFIG_DIR", raising=False)  # the bundled rules
+    with WebhookReceiver("s3cret") as hook:
+        result = alert_actions_job.execute_in_process(
+            run_config={"ops": {"deliver_episode_actions": {"config": {"episode_id": episode}}}},
+            resources={"warehouse": WarehouseResource(url=sqlite_url),
+                       "delivery": DeliveryResource(webhook_url=hook.url, webhook_secret=None,
+                                                    smtp_port=1, max_retries=0)},
+            raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
+        assert hook.received == []  # nothing unsigned went out
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "PERFFLOW_WEBHOOK_SECRET" in str(failure.event_specific_data.error)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(action_log.c.action_id, action_log.c.status)).all())
+    assert statuses.get("team-leader-alert") in ("planned", "failed")  # visible, not lost
+    engine.dispose()
