@@ -570,3 +570,21 @@ def test_unique_key_is_enforced_by_an_index(engine, tmp_path):
     assert caught.value.path == sql
     assert "unique" in str(caught.value).lower()
     assert rows(engine, "select count(*) from marts.per_hour") == [(1,)]  # rolled back
+
+
+def test_include_pastes_shared_sql_and_an_unknown_one_names_the_file(tmp_path):
+    root = tmp_path / "models"
+    write(root, "includes/shared_columns.sql", "    1 as one,\n    2 as two\n")
+    write(root, "staging/a.sql", "select\n    {{ include('shared_columns') }}\n")
+    write(root, "staging/a.yml", "description: uses an include\n")
+    project = load_project(root)
+    assert project.order() == ["a"]  # the include itself is not a model
+    assert "1 as one" in project.model("a").rendered
+    before = project.sql_hash("a")
+    write(root, "includes/shared_columns.sql", "    1 as one,\n    3 as two\n")
+    assert load_project(root).sql_hash("a") != before  # the code version follows the include
+    write(root, "staging/b.sql", "select\n    {{ include('missing') }}\n")
+    write(root, "staging/b.yml", "description: a broken include\n")
+    found = problems_of(root)
+    assert len(found) == 1 and str(root / "staging" / "b.sql") in found[0]
+    assert "include 'missing'" in found[0]

@@ -26,6 +26,7 @@ from perf_orchestration.sqlmodels.dialect import WINDOW_PARAMS, sql_for
 from perf_orchestration.sqlmodels.errors import TranslationError
 from perf_orchestration.sqlmodels.render import (
     Tag,
+    expand_includes,
     find_params,
     find_tags,
     parse_relation_expr,
@@ -35,6 +36,7 @@ from perf_orchestration.sqlmodels.render import (
 from perf_orchestration.warehouse import SCHEMAS
 
 SOURCES_FILE = "sources.yml"
+INCLUDES_DIR = "includes"  # SQL pasted into models by {{ include('name') }}, not models
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ def _load_drafts(root: Path, problems: list[str]) -> dict[str, _Draft]:
     for path in sorted(root.rglob("*.sql")):
         rel = path.relative_to(root)
         name = path.stem
+        if rel.parts[0] == INCLUDES_DIR:
+            continue
         if len(rel.parts) < 2 or rel.parts[0] not in SCHEMAS:
             problems.append(f"{path}: a model must sit in a schema folder "
                             f"({', '.join(s + '/' for s in SCHEMAS)})")
@@ -207,7 +211,8 @@ def _load_drafts(root: Path, problems: list[str]) -> dict[str, _Draft]:
         if name in drafts:
             problems.append(f"{path}: model name {name!r} is also used by {drafts[name].path}")
             continue
-        text = path.read_text(encoding="utf-8")
+        text = expand_includes(path.read_text(encoding="utf-8"), root / INCLUDES_DIR, path,
+                               problems)
         tags, tag_problems = find_tags(text, path)
         problems += tag_problems
         yml_path = path.with_suffix(".yml")

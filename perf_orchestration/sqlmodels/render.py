@@ -3,6 +3,10 @@
 Models need only these two tags, so a regex keeps the SQL free of a template engine
 and anything else in `{{ }}`, `{% %}` or `{# #}` is reported with its line. Replacement
 keeps the file's line layout, so a database's line number points into the file.
+
+One more tag, `{{ include('name') }}`, pastes `includes/name.sql` in place before the
+others are read, so a select list shared by several models (the quality ratios of every
+rollup) is written once. Lines after an include are shifted by its length.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ _SOURCE = re.compile(r"\{\{\s*source\(" + _QUOTED.format(q=1) + "," + _QUOTED.fo
 _BARE_REF = re.compile(r"^\s*ref\(" + _QUOTED.format(q=1) + r"\)\s*$")
 _BARE_SOURCE = re.compile(r"^\s*source\(" + _QUOTED.format(q=1) + "," + _QUOTED.format(q=3)
                           + r"\)\s*$")
+_INCLUDE = re.compile(r"\{\{\s*include\(\s*(['\"])([a-z_][a-z0-9_]*)\1\s*\)\s*\}\}")
 # A bound parameter as SQLAlchemy's text() finds it: `:name`, not `::type`.
 _PARAM = re.compile(r"(?<![:\w\\]):([A-Za-z_]\w*)")
 
@@ -64,6 +69,20 @@ def find_tags(text: str, path: Path) -> tuple[list[Tag], list[str]]:
             problems.append(f"{path}: line {line_of(text, match.start())}: "
                             f"unclosed template tag {match.group()!r}")
     return tags, problems
+
+
+def expand_includes(text: str, includes: Path, path: Path, problems: list[str]) -> str:
+    """`text` with every `{{ include('name') }}` replaced by `includes/name.sql`."""
+
+    def paste(match: re.Match) -> str:
+        target = includes / f"{match.group(2)}.sql"
+        if not target.exists():
+            problems.append(f"{path}: line {line_of(text, match.start())}: include "
+                            f"{match.group(2)!r} has no file {target}")
+            return ""
+        return target.read_text(encoding="utf-8").rstrip("\n")
+
+    return _INCLUDE.sub(paste, text)
 
 
 def substitute(text: str, tags: list[Tag], relation: Callable[[Tag], str]) -> str:
