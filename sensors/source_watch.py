@@ -10,7 +10,7 @@ from resources.warehouse import WarehouseResource
 
 
 @dg.sensor(
-    job=alert_actions_job, minimum_interval_seconds=5,
+    job=alert_actions_job, minimum_interval_seconds=2,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads new MES first-article inspections and equipment events since its "
     "cursor, judges the closed team-hours and the failure counts with the rules "
