@@ -220,3 +220,29 @@ def test_the_live_formula_agrees_with_the_mart(demo_dir):
     for key, value in mart.items():
         if key[1] < last_hour:
             assert live.get(key) == pytest.approx(value), key
+
+
+def test_marking_the_checklist_done_records_when_a_person_acted(demo_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(demo_dir / "warehouse", tmp_path / "warehouse")
+    from perf_orchestration.warehouse import embedded_url
+
+    url = embedded_url(tmp_path / "warehouse")
+    listed = _run("task", "list", "--warehouse", url)
+    assert listed.returncode == 0 and "1 open task(s)" in listed.stdout, listed.stdout
+    task_id = listed.stdout.split()[0]
+    assert "qa_engineer" in listed.stdout and "Root-cause checklist" in listed.stdout
+    done = _run("task", "done", task_id, "--warehouse", url)
+    assert done.returncode == 0 and " done (" in done.stdout, done.stdout + done.stderr
+    again = _run("task", "done", task_id, "--warehouse", url)
+    assert "was already done" in again.stdout
+    assert "0 open task(s)" in _run("task", "list", "--warehouse", url).stdout
+    marts = _run("query", "--warehouse", url, "select rule_id, acted_episodes, "
+                 "signal_to_acted_p50_s from marts.response_times where acted_episodes > 0")
+    rows = marts.stdout.strip().splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("fai-below-92-5,1,")
+    assert float(rows[0].split(",")[2]) > 0
+    unknown = _run("task", "done", "nosuchtask", "--warehouse", url)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "no task 'nosuchtask'" in unknown.stderr
