@@ -92,9 +92,12 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
     assert fired == {("team_leader", "webhook", "delivered"),
                      ("qa_engineer", "task", "delivered"),
                      ("production_planner", "email", "delivered")}
-    devices = {a["subject"] for a in summary["alerts"]
+    devices = {a["subject"]: a["evaluated_by"] for a in summary["alerts"]
                if a["rule_id"] == "device-failures-3-per-day"}
-    assert devices == {"T2-D03"}  # T6-D02 failed twice: no questionnaire
+    # T6-D02 failed twice: no questionnaire; T5-D01 failed 3 times live, during the demo
+    assert devices == {"T2-D03": "rules_asset", "T5-D01": "source_watch"}
+    live = summary["live_response_seconds"]
+    assert live["episodes"] == 1 and 0 <= live["max"] < 30
     assert summary["receivers"]["webhook"]["duplicates"] == 0
     assert summary["receivers"]["webhook_rejected_signatures"] == 0
     assert summary["response_seconds"]["p95"] is not None and summary["auto_triggered_ratio"] == 1
@@ -105,6 +108,7 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
     marts = _run("query", "--warehouse", url, "select rule_id, team_id, delivered_episodes, "
                  "auto_triggered_ratio from marts.response_times order by rule_id").stdout
     assert marts.splitlines()[1:] == ["device-failures-3-per-day,T2,1,1.0",
+                                      "device-failures-3-per-day,T5,1,1.0",
                                       "fai-below-92-5,T3,1,1.0"]
 
 
