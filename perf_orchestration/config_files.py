@@ -13,6 +13,7 @@ from pathlib import Path
 
 from perf_orchestration.configfile import ConfigError
 from perf_orchestration.line_config import load_line_config
+from perf_orchestration.people.config import BADGES_FILE, FEEDBACK_FILE, load_badges, load_feedback
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
 
@@ -22,6 +23,8 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
+    FEEDBACK_FILE: load_feedback,
+    BADGES_FILE: load_badges,
 }
 
 

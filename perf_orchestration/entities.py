@@ -26,6 +26,10 @@ ROLES = (
     "maintenance_lead", "maintenance_technician", "workshop_director",
     "account_manager", "sales_rep", "engineer", "hr_partner", "manager",
 )
+COURSES = (
+    "mes-fault-codes", "lean-basics", "weld-quality", "paint-process", "crm-proposals",
+    "safety-induction",
+)
 LINE_TYPES = ("welding", "painting", "assembly", "machining", "technical_centre", "office")
 
 
@@ -238,6 +242,37 @@ ENTITIES: tuple[Entity, ...] = (
             _c("email", "str"), _c("hired_at", "datetime"), _UPDATED,
         ),
         key=("employee_id",), event_time=None,
+    ),
+    Entity(
+        "hr", "trainings", "Trainings completed by people, from the HR learning records.",
+        "training_id",
+        (
+            _c("training_id", "str"), _c("employee_id", "str"),
+            _c("course", "str", allowed=COURSES), _c("completed_at", "datetime"),
+            _c("score", "float", required=False, min=0, max=100), _UPDATED,
+        ),
+        key=("training_id",), event_time=None,
+    ),
+    Entity(
+        "crm", "proposals",
+        "Customer proposals with the promised and the actual sending time, per owner.",
+        "proposal_id",
+        (
+            _c("proposal_id", "str"), _c("account_id", "str"), _c("owner_id", "str"),
+            _c("due_at", "datetime"), _c("sent_at", "datetime", required=False), _UPDATED,
+        ),
+        key=("proposal_id",), event_time=None,
+    ),
+    Entity(
+        "hr", "feedback_responses",
+        "Answers to feedback requests (forms), each naming its request and form version.",
+        "response_id",
+        (
+            _c("response_id", "str"), _c("request_id", "str"), _c("form_id", "str"),
+            _c("form_version", "str"), _c("respondent_id", "str"),
+            _c("answered_at", "datetime"), _c("answers", "str"), _UPDATED,
+        ),
+        key=("response_id",), event_time=None,
     ),
 )
 

@@ -105,6 +105,13 @@ class Baseline(_Strict):
     work_orders_per_team_day: int = Field(default=4, ge=0, le=100)
     opportunities_per_day: int = Field(default=12, ge=0, le=1000)
     tickets_per_day: int = Field(default=10, ge=0, le=1000)
+    proposals_per_manager_day: int = Field(
+        default=2, ge=0, le=50, description="Customer proposals due per account manager and day")
+    proposal_history_days: int = Field(
+        default=14, ge=0, le=90, description="Days of proposal history before the range")
+    proposal_slip_days: int = Field(
+        default=2, ge=0, le=30,
+        description="Last days of the range on which one account manager sends proposals late")
     jitter: Rate = 0.01
 
 

@@ -120,6 +120,31 @@ def _live_breach(defs, instance, logger, progress, server: SimulatorServer) -> l
     return results + _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
 
 
+def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url: str) -> list:
+    """The people loop: requests go out, the people asked answer through the forms source
+    (one answer names no request, one an old form version), and the answers come back."""
+    import sqlalchemy as sa
+
+    from perf_orchestration.people.tables import feedback_requests
+    from perf_orchestration.simulator.generate_people import answers_for
+
+    job = defs.resolve_job_def("people_job").with_logger_defs({"console": logger})
+    results = [job.execute_in_process(instance=instance, raise_on_error=False,
+                                      run_config={"loggers": {"console": {}}})]
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            asked = [dict(r) for r in conn.execute(sa.select(feedback_requests)).mappings()]
+    finally:
+        engine.dispose()
+    answered_at = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0).isoformat()
+    server.add_records("hr", "feedback_responses", answers_for(asked, answered_at))
+    progress(f"people: {len(asked)} request(s) answered in the forms source")
+    results.append(job.execute_in_process(instance=instance, raise_on_error=False,
+                                          run_config={"loggers": {"console": {}}}))
+    return results
+
+
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
              quiet: bool = False) -> int:
     progress = _Progress(quiet)
@@ -184,6 +209,9 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         t = time.perf_counter()
         results += _live_breach(defs, instance, logger, progress, server)
         stages["live_breach_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        results += _people_loop(defs, instance, logger, progress, server, url)
+        stages["people_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.people.summary import people_summary
 from perf_orchestration.response import percentile
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.warehouse import make_engine
@@ -65,6 +66,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         reasons = _quarantine_reasons(engine)
         team_days = _team_days(engine, scenario)
         alerts = alert_summary(engine)
+        people = people_summary(engine)
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -97,6 +99,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "live_response_basis": alerts["live_response_basis"],
         "auto_triggered_ratio": alerts["auto_triggered_ratio"],
         "receivers": _receiver_counts(receivers or {}),
+        "people": people,
     }
 
 

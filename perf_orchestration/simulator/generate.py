@@ -14,6 +14,7 @@ from perf_orchestration.entities import ENTITIES, Entity
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.simulator import generate_business as biz
 from perf_orchestration.simulator import generate_mes as mes
+from perf_orchestration.simulator import generate_people as people
 from perf_orchestration.simulator.common import iso, parse_time, utc
 from perf_orchestration.simulator.dataset import Dataset, FaultRecord, Record, RowMeta
 from perf_orchestration.simulator.faults import apply_data_faults
@@ -41,6 +42,9 @@ def generate_dataset(scenario: Scenario) -> Dataset:
         "crm_service_tickets": biz.service_tickets(scenario),
         "hr_teams": team_rows(scenario),
         "hr_employees": roster.rows,
+        "hr_trainings": people.trainings(scenario, roster),
+        "crm_proposals": people.proposals(scenario, roster),
+        "hr_feedback_responses": [],
     }
     tables: dict[str, list[Record]] = {}
     meta: dict[str, list[RowMeta]] = {}

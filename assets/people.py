@@ -1,0 +1,111 @@
+"""The people loop as assets: feedback requests, answers, badges, the capability graph and
+personal reminders (logic in perf_orchestration.people)."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import sqlalchemy as sa
+
+from perf_orchestration.people.answers import build_feedback
+from perf_orchestration.people.badges import award_badges
+from perf_orchestration.people.capability import build_capability_graph
+from perf_orchestration.people.config import load_badges, load_feedback
+from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
+from perf_orchestration.people.requests import deliver_requests, plan_requests
+from perf_orchestration.people.tables import ensure_people_tables, feedback_requests
+
+OWNERS = ["team:people-analytics"]
+COMMON = {"group_name": "people", "owners": OWNERS, "kinds": {"python", "sql"},
+          "required_resource_keys": {"warehouse", "delivery"}, "pool": "warehouse_write"}
+
+
+def _engine(context: dg.AssetExecutionContext):
+    engine = context.resources.warehouse.get_engine()
+    ensure_people_tables(engine)
+    return engine
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dg.asset(key=["ops", "feedback_requests"],
+          deps=[["raw", "mes_equipment_events"], ["raw", "crm_renewals"], ["raw", "hr_employees"]],
+          description="Feedback requests asked by the triggers of feedback.yaml, sent once.",
+          **COMMON)
+def feedback_requests_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    engine, config = _engine(context), load_feedback()
+    created = plan_requests(engine, config, _now())
+    sent = deliver_requests(engine, context.resources.delivery.channels(),
+                            {f.id: f.minutes for f in config.forms})
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(feedback_requests)).scalar()
+    context.log.info(f"feedback: {len(created)} new request(s), {sent['delivered']} delivered")
+    return dg.MaterializeResult(metadata={
+        "new_requests": len(created), "delivered": sent["delivered"], "failed": sent["failed"],
+        "requests_total": total, "config_version": config.version,
+        "new": dg.MetadataValue.json([{k: r[k] for k in ("request_id", "trigger_id", "subject",
+                                                         "form_version", "recipient_id")}
+                                      for r in created])})
+
+
+@dg.asset(key=["marts", "feedback"],
+          deps=[["raw", "hr_feedback_responses"], ["ops", "feedback_requests"]],
+          description="Answers matched to their request and form version; the rest quarantined.",
+          **COMMON)
+def feedback_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    out = build_feedback(_engine(context), context.run_id, _now())
+    return dg.MaterializeResult(metadata={**{k: out[k] for k in ("answers", "matched",
+                                                                  "quarantined")},
+                                          "reasons": dg.MetadataValue.json(out["reasons"])})
+
+
+@dg.asset(key=["marts", "badges"],
+          deps=[["raw", "hr_trainings"], ["marts", "team_weekly_quality"]],
+          description="Skill badges of badges.yaml: awarded once, revoked by rule.", **COMMON)
+def badges_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    config = load_badges()
+    out = award_badges(_engine(context), config, _now())
+    return dg.MaterializeResult(metadata={**out, "config_version": config.version})
+
+
+@dg.asset(key=["marts", "capability_graph"],
+          deps=[["marts", "feedback"], ["marts", "badges"], ["raw", "hr_trainings"],
+                ["raw", "crm_proposals"], ["ops", "feedback_requests"]],
+          description="Per person: skills with evidence, its date and source.", **COMMON)
+def capability_graph_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    out = build_capability_graph(_engine(context), load_feedback(), _now())
+    return dg.MaterializeResult(metadata={"rows": out["rows"], "people": out["people"]})
+
+
+@dg.asset(key=["ops", "person_reminders"],
+          deps=[["marts", "capability_graph"], ["raw", "crm_proposals"]],
+          description="One reminder per person and episode of 2 days below their baseline.",
+          **COMMON)
+def person_reminders_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    engine = _engine(context)
+    created = plan_reminders(engine, _now())
+    sent = deliver_reminders(engine, created, context.resources.delivery.channels()["email"])
+    return dg.MaterializeResult(metadata={
+        "new_reminders": len(created), "delivered": sent,
+        "new": dg.MetadataValue.json([{k: r[k] for k in ("reminder_id", "employee_id",
+                                                         "days_below")} for r in created]),
+        "suggestions": dg.MetadataValue.json([json.loads(r["suggestions"]) for r in created])})
+
+
+PEOPLE_SOURCES = (["raw", "hr_trainings"], ["raw", "crm_proposals"],
+                  ["raw", "hr_feedback_responses"])
+people_job = dg.define_asset_job(
+    "people_job",
+    selection=dg.AssetSelection.groups("people") | dg.AssetSelection.assets(*PEOPLE_SOURCES),
+    executor_def=dg.in_process_executor,
+    description="The people loop: trainings, proposals and answers, then requests, feedback, "
+    "badges, the capability graph and reminders.",
+)
+
+defs = dg.Definitions(
+    assets=[feedback_requests_asset, feedback_mart, badges_mart, capability_graph_mart,
+            person_reminders_asset],
+    jobs=[people_job],
+)

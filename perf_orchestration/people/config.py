@@ -1,0 +1,148 @@
+"""feedback.yaml and badges.yaml: feedback triggers with their versioned forms, and skill
+badges. Both are validated with pydantic; a bad entry is one line naming file and id."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from perf_orchestration.configfile import load_model
+from perf_orchestration.entities import COURSES, FAILURE_CODES, ROLES
+
+FEEDBACK_FILE = "feedback.yaml"
+BADGES_FILE = "badges.yaml"
+VERSION_LABEL = re.compile(r"^V\d+\.\d+\.\d+(-[a-z0-9]+)?$")
+DEVICE_TYPES = ("welding_robot", "paint_robot", "torque_station", "cnc_mill")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _version(value: str) -> str:
+    if not VERSION_LABEL.match(value):
+        raise ValueError(f"version {value!r} is not a label like V2.3.7-line")
+    return value
+
+
+class Form(_Strict):
+    """A form template; its version label is recorded on every request and answer."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    version: str = Field(description="Version label, e.g. V2.3.7-line")
+    title: str
+    minutes: int = Field(ge=1, le=30, description="Time the form takes to answer")
+    question_count: int = Field(ge=1, le=10)
+    questions_by_failure_code: dict[str, list[str]] = Field(default_factory=dict)
+    questions_by_device_type: dict[str, list[str]] = Field(default_factory=dict)
+    general_questions: list[str] = Field(default_factory=list)
+
+    _check_version = field_validator("version")(classmethod(lambda cls, v: _version(v)))
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> Form:
+        bad = sorted(set(self.questions_by_failure_code) - set(FAILURE_CODES))
+        if bad:
+            raise ValueError(f"unknown failure code(s) {', '.join(bad)}")
+        bad = sorted(set(self.questions_by_device_type) - set(DEVICE_TYPES))
+        if bad:
+            raise ValueError(f"unknown device type(s) {', '.join(bad)}")
+        if len(self.general_questions) < self.question_count:
+            raise ValueError(f"needs at least {self.question_count} general questions "
+                             "to fall back on")
+        return self
+
+
+class Trigger(_Strict):
+    """An event rule over the sources that asks people holding `role` to fill in `form`."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    description: str = ""
+    event: Literal["equipment_failure", "crm_renewal", "monthly"]
+    subject: Literal["device", "person"]
+    count_at_least: int = Field(ge=1, le=100)
+    form: str
+    skill: str = Field(description="The capability an answer is evidence of")
+    role: str
+    channel: Literal["email", "webhook"] = "email"
+    due_hours: int = Field(ge=1, le=24 * 31)
+    enabled: bool = True
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLES:
+            raise ValueError(f"unknown role {value!r} (known: {', '.join(ROLES)})")
+        return value
+
+
+class FeedbackConfig(_Strict):
+    version: str
+    forms: list[Form]
+    triggers: list[Trigger]
+
+    @model_validator(mode="after")
+    def _references(self) -> FeedbackConfig:
+        forms = [f.id for f in self.forms]
+        for name, ids in (("form", forms), ("trigger", [t.id for t in self.triggers])):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"duplicate {name} id(s) {', '.join(dup)}")
+        for t in self.triggers:
+            if t.form not in forms:
+                raise ValueError(f"trigger {t.id}: unknown form {t.form!r}")
+        return self
+
+    def form(self, form_id: str) -> Form:
+        return next(f for f in self.forms if f.id == form_id)
+
+
+class Badge(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str
+    kind: Literal["training", "team_metric"]
+    course: str | None = None
+    min_score: float = Field(default=0, ge=0, le=100)
+    metric: Literal["oee", "first_pass_yield"] | None = None
+    at_least: float | None = Field(default=None, gt=0, le=1)
+    weeks: int = Field(default=3, ge=1, le=52)
+    revoke: bool = False
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Badge:
+        if self.kind == "training" and self.course not in COURSES:
+            raise ValueError(f"unknown course {self.course!r} (known: {', '.join(COURSES)})")
+        if self.kind == "team_metric" and (self.metric is None or self.at_least is None):
+            raise ValueError("a team_metric badge needs metric and at_least")
+        return self
+
+
+class BadgeConfig(_Strict):
+    version: str
+    badges: list[Badge]
+
+    @model_validator(mode="after")
+    def _unique(self) -> BadgeConfig:
+        ids = [b.id for b in self.badges]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate badge id(s) {', '.join(dup)}")
+        return self
+
+
+def _bundled(name: str) -> Path:
+    return Path(str(resources.files("perf_orchestration"))) / name
+
+
+def load_feedback(path: Path | str | None = None) -> FeedbackConfig:
+    """Read and validate feedback.yaml (default: the bundled one), or raise ConfigError."""
+    return load_model(path or _bundled(FEEDBACK_FILE), FeedbackConfig)
+
+
+def load_badges(path: Path | str | None = None) -> BadgeConfig:
+    """Read and validate badges.yaml (default: the bundled one), or raise ConfigError."""
+    return load_model(path or _bundled(BADGES_FILE), BadgeConfig)
