@@ -84,5 +84,5 @@ def test_a_breach_at_the_source_reaches_people_once_with_the_daemon(tmp_path):
         assert 0 <= (done - signal).total_seconds() < 60
     assert sorted(delivered) == sorted([
         ("team-leader-alert", "delivered"), ("qa-root-cause-checklist", "delivered"),
-        ("planner-parameter-review", "delivered"), ("maintenance-skill-gap", "delivered")])
+        ("planner-parameter-review", "delivered"), ("maintenance-lead-alert", "delivered")])
     assert owners == ["qa_engineer"]

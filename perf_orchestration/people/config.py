@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from perf_orchestration.configfile import load_model
 from perf_orchestration.entities import COURSES, FAILURE_CODES, ROLES
@@ -29,19 +29,20 @@ def _version(value: str) -> str:
     return value
 
 
+VersionLabel = Annotated[str, AfterValidator(_version)]
+
+
 class Form(_Strict):
     """A form template; its version label is recorded on every request and answer."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
-    version: str = Field(description="Version label, e.g. V2.3.7-line")
+    version: VersionLabel = Field(description="Version label, e.g. V2.3.7-line")
     title: str
     minutes: int = Field(ge=1, le=30, description="Time the form takes to answer")
     question_count: int = Field(ge=1, le=10)
     questions_by_failure_code: dict[str, list[str]] = Field(default_factory=dict)
     questions_by_device_type: dict[str, list[str]] = Field(default_factory=dict)
     general_questions: list[str] = Field(default_factory=list)
-
-    _check_version = field_validator("version")(classmethod(lambda cls, v: _version(v)))
 
     @model_validator(mode="after")
     def _known_keys(self) -> Form:
@@ -79,9 +80,19 @@ class Trigger(_Strict):
             raise ValueError(f"unknown role {value!r} (known: {', '.join(ROLES)})")
         return value
 
+    @model_validator(mode="after")
+    def _event_fits_subject(self) -> Trigger:
+        wanted = {"equipment_failure": "device", "crm_renewal": "person", "monthly": "person"}
+        if self.subject != wanted[self.event]:
+            raise ValueError(f"event {self.event} counts per {wanted[self.event]}, "
+                             f"not per {self.subject}")
+        if self.event == "equipment_failure" and self.count_at_least < 2:
+            raise ValueError("count_at_least below 2 would ask after every single failure")
+        return self
+
 
 class FeedbackConfig(_Strict):
-    version: str
+    version: VersionLabel
     forms: list[Form]
     triggers: list[Trigger]
 
@@ -122,7 +133,7 @@ class Badge(_Strict):
 
 
 class BadgeConfig(_Strict):
-    version: str
+    version: VersionLabel
     badges: list[Badge]
 
     @model_validator(mode="after")

@@ -78,7 +78,7 @@ def questions_for(form: Form, context: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(picked))[: form.question_count]
 
 
-def occurrences(engine: Engine, config: FeedbackConfig) -> list[Occurrence]:
+def occurrences(engine: Engine, config: FeedbackConfig, now: datetime) -> list[Occurrence]:
     """Every trigger occurrence in the landed source records."""
     out: list[Occurrence] = []
     events, renewals = RAW_TABLES["mes_equipment_events"], RAW_TABLES["crm_renewals"]
@@ -100,7 +100,19 @@ def occurrences(engine: Engine, config: FeedbackConfig) -> list[Occurrence]:
                 out += [Occurrence(trigger.id, owner, rid, _utc(at), (rid,),
                                    (("account_id", account),))
                         for rid, owner, account, at in rows]
+            elif trigger.event == "monthly":
+                out += _monthly(conn, trigger, now)
     return out
+
+
+def _monthly(conn: sa.Connection, trigger: Trigger, now: datetime) -> list[Occurrence]:
+    """Every holder of the trigger's role, once per plant month (the period is YYYY-MM)."""
+    emp = RAW_TABLES["hr_employees"]
+    month = calendar_row(now)["local_date"][:7]
+    ids = conn.execute(sa.select(emp.c.employee_id).where(emp.c.role == trigger.role)
+                       .order_by(emp.c.employee_id)).scalars()
+    return [Occurrence(trigger.id, e, month, now.astimezone(UTC), (f"calendar:{month}",))
+            for e in ids]
 
 
 def _recipients(conn: sa.Connection, trigger: Trigger, subject: str) -> list[tuple[str, str]]:
@@ -117,7 +129,7 @@ def plan_requests(engine: Engine, config: FeedbackConfig, now: datetime) -> list
     """Insert the requests not asked yet (status planned) and return them."""
     triggers = {t.id: t for t in config.triggers}
     created: list[dict] = []
-    found = occurrences(engine, config)
+    found = occurrences(engine, config, now)
     with engine.begin() as conn:
         known = set(conn.execute(sa.select(feedback_requests.c.request_id)).scalars())
         for occ in found:
