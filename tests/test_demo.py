@@ -112,6 +112,29 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
                                       "fai-below-92-5,T3,1,1.0"]
 
 
+def test_the_people_loop_asks_reminds_and_awards_with_traceable_evidence(demo_dir):
+    people = json.loads((demo_dir / "summary.json").read_text())["people"]
+    by_trigger = {r["trigger_id"]: r for r in people["requests"]}
+    assert sorted(by_trigger) == ["device-skill-gap", "renewal-success-story"]
+    skill_gap = by_trigger["device-skill-gap"]
+    assert skill_gap["subject"] == "T2-D03" and len(skill_gap["evidence"]) == 3
+    assert skill_gap["form_version"] == "V2.3.7-line" and len(skill_gap["questions"]) == 3
+    assert all(e.startswith("EV-T2-D03-") for e in skill_gap["evidence"])
+    story = by_trigger["renewal-success-story"]
+    assert story["evidence"][0].startswith("REN-20261102-")
+    assert {r["status"] for r in people["requests"]} == {"delivered"}
+    assert people["answers"] == 2 and len(people["answers_quarantined"]) == 2
+    (reminder,) = people["reminders"]
+    assert len(reminder["days_below"]) == 2 and len(reminder["suggestions"]) == 3
+    assert reminder["status"] == "delivered" and reminder["evidence"]
+    assert any(b["badge_id"] == "mes-fault-code-reader" and b["evidence"]
+               for b in people["badges"])
+    shown = people["capability_graph"]["shown"]
+    assert any(":answer:" in e for e in shown[skill_gap["recipient"]])
+    assert any(":incident:" in e for e in shown[skill_gap["recipient"]])
+    assert any(e.startswith("crm-proposals:metric:") for e in shown[reminder["employee_id"]])
+
+
 def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
     before = json.loads((demo_dir / "summary.json").read_text())
     proc = _run("demo", "--out", str(demo_dir), "--quiet")
