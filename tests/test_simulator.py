@@ -94,7 +94,8 @@ def test_every_record_has_its_columns_and_lies_in_range(scenario, dataset):
     start, end = scenario.start, scenario.end
     for ent in ENTITIES:
         records = dataset.clean_records(ent.table)
-        assert records, ent.table
+        # answers to feedback requests arrive live (POST /_admin/records), never generated
+        assert records or ent.table == "hr_feedback_responses", ent.table
         for rec in records:
             assert list(rec) == list(ent.column_names), ent.table
             for col in ent.columns:
