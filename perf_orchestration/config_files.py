@@ -11,6 +11,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from perf_orchestration.alertmanager.config import ROUTING_FILE, RoutingConfig, load_routing
 from perf_orchestration.configfile import ConfigError
 from perf_orchestration.line_config import load_line_config
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
@@ -22,6 +23,7 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
+    ROUTING_FILE: load_routing,
 }
 
 
@@ -29,6 +31,13 @@ def plant_rules(directory: str | Path | None = None) -> RuleSet:
     """The rules in force: the config folder's rules.yaml, or the bundled one."""
     path = config_dir(directory) / RULES_FILE
     return load_rules(path if path.exists() else None)
+
+
+def plant_routing(directory: str | Path | None = None) -> RoutingConfig:
+    """The notification routing in force: the config folder's routing.yaml, or the
+    bundled one."""
+    path = config_dir(directory) / ROUTING_FILE
+    return load_routing(path if path.exists() else None)
 
 
 def bundled_config_dir() -> Path:
