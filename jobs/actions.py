@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from perf_orchestration.alert_store import ActionRequest
+from perf_orchestration.alertmanager.escalation import escalate_due
 from perf_orchestration.alertmanager.notify import dispatch_due
 from perf_orchestration.alerts import run_episode_actions
 from perf_orchestration.config_files import plant_routing, plant_rules
@@ -34,6 +35,7 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
                          f"{result.status}")
     sent = dispatch_due(engine, routing, channels)
     _log_notifications(context, sent)
+    results += escalate_due(engine, plant_rules(), channels)
     refresh_response_times(engine)
     failed = [a.action_id for a, r in results if r.status == "failed"]
     failed += [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
@@ -54,14 +56,20 @@ def _log_notifications(context, sent) -> None:
     retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
     description="Send every notification group whose time has come (group_wait, "
     "group_interval, repeat_interval, a silence or mute window ending), each as one message "
-    "claimed once in ops.notification_log.",
+    "claimed once in ops.notification_log, and escalate what nobody acknowledged in time.",
 )
 def dispatch_notifications(context: dg.OpExecutionContext) -> None:
     engine = context.resources.warehouse.get_engine()
-    sent = dispatch_due(engine, plant_routing(), context.resources.delivery.channels())
+    channels = context.resources.delivery.channels()
+    sent = dispatch_due(engine, plant_routing(), channels)
     _log_notifications(context, sent)
+    escalated = escalate_due(engine, plant_rules(), channels)
+    for action, result in escalated:
+        context.log.info(f"escalated {action.episode_id} -> {action.person.name} "
+                         f"({action.role}) by {action.channel}: {result.status}")
     refresh_response_times(engine)
     failed = [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
+    failed += [a.action_id for a, r in escalated if r.status == "failed"]
     if failed:
         raise dg.Failure(description=f"notification(s) not delivered: {', '.join(failed)}; "
                          "see ops.notification_log")

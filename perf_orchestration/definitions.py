@@ -7,7 +7,7 @@ from jobs import actions, flow
 from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
-from sensors import episodes, notifications, source_watch
+from sensors import episodes, notifications, run_failures, source_watch
 
 defs = dg.Definitions.merge(
     ingestion.defs,
@@ -18,6 +18,7 @@ defs = dg.Definitions.merge(
     episodes.defs,
     source_watch.defs,
     notifications.defs,
+    run_failures.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),

@@ -26,6 +26,7 @@ from perf_orchestration.tables import (
     RAW_TABLES,
     alert_episodes,
     alert_notifications,
+    alert_transitions,
     metadata,
     notification_log,
     tasks,
@@ -39,7 +40,8 @@ ROUTING = load_routing()
 PEOPLE = [("E41", "T4", "team_leader"), ("E42", "T4", "qa_engineer"),
           ("E43", "T4", "production_planner"), ("E44", "T4", "maintenance_lead"),
           ("E51", "T5", "team_leader"), ("E52", "T5", "qa_engineer"),
-          ("E53", "T5", "production_planner"), ("E54", "T5", "maintenance_lead")]
+          ("E53", "T5", "production_planner"), ("E54", "T5", "maintenance_lead"),
+          ("E45", "T4", "workshop_director"), ("E55", "T5", "workshop_director")]
 
 
 def _raw(values: dict, key: str) -> dict:
@@ -229,3 +231,40 @@ def test_the_bundled_routing_loads_and_routes_by_domain():
     assert crit[0].id == "critical" and crit[0].group_wait == timedelta(0)
     assert matched_routes(ROUTING, {})[0].id == "plant"
     RuleSet.model_validate({"version": "x"})  # an empty rule set is valid too
+
+
+def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, receivers):
+    from perf_orchestration.alertmanager.escalation import (
+        AckError,
+        ack_link,
+        acknowledge,
+        escalate_due,
+        next_escalation,
+        verify_ack_link,
+    )
+
+    _, smtp, channels = receivers
+    acked, ignored = _fai_episode(engine, "T4", T0), _fai_episode(engine, "T5", T0)
+    for episode in (acked, ignored):
+        run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+    assert next_escalation(engine, RULES) == T0 + timedelta(minutes=30)
+    link = ack_link("https://plant1.example/ack", "k3y", acked, "E41")
+    assert verify_ack_link("k3y", link) == (acked, "E41")
+    with pytest.raises(AckError, match="signature"):
+        verify_ack_link("k3y", link.replace("E41", "E51"))
+    assert acknowledge(engine, acked, "E41", now=T0 + timedelta(minutes=10)) is True
+    assert acknowledge(engine, acked, "E41", now=T0 + timedelta(minutes=11)) is False
+    assert escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=29)) == []
+    before = sum(smtp.count_by_key().values())
+    escalated = escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=31))
+    assert [(a.episode_id, a.person.employee_id, r.status) for a, r in escalated] == [
+        (ignored, "E55", "delivered")]
+    assert escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=60)) == []
+    assert sum(smtp.count_by_key().values()) == before + 1
+    with engine.connect() as conn:
+        history = conn.execute(sa.select(alert_transitions.c.episode_id,
+                                         alert_transitions.c.to_state)
+                               .where(alert_transitions.c.to_state.in_(
+                                   ("acknowledged", "escalated")))).all()
+    assert sorted(history) == sorted([(acked, "acknowledged"), (ignored, "escalated")])

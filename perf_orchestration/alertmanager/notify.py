@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.actions import PlannedAction, utcnow
 from perf_orchestration.alertmanager.config import RoutingConfig
+from perf_orchestration.alertmanager.escalation import ack_link
 from perf_orchestration.alertmanager.matching import (
     episode_labels,
     matched_routes,
@@ -39,6 +41,8 @@ from perf_orchestration.tables import (
 )
 
 N = alert_notifications.c
+ACK_URL_ENV = "PERFFLOW_ACK_URL"  # where signed acknowledgement links point
+ACK_SECRET_ENV = "PERFFLOW_ACK_SECRET"
 MAX_ATTEMPTS = 3
 
 
@@ -302,11 +306,17 @@ def _send(engine: Engine, n: Notification, channels: Mapping, now: datetime) -> 
     if n.reason == "repeat":
         subject = f"Still firing: {subject}"
     body = "\n\n---\n\n".join(r["body"] for r in rows)
+    alerts = [json.loads(r["data"]) for r in rows]
+    base, secret = os.environ.get(ACK_URL_ENV), os.environ.get(ACK_SECRET_ENV)
+    if base and secret and n.reason != "resolved" and first["kind"] == "fire":
+        for alert, r in zip(alerts, rows, strict=True):
+            alert["ack_url"] = ack_link(base, secret, r["episode_id"], r["recipient_id"])
+        body += "\n\nAcknowledge: " + " ".join(a["ack_url"] for a in alerts)
     result = channels[first["channel"]].send(Message(
         idempotency_key=n.notification_id, recipient=first["address"],
         recipient_name=first["recipient_name"], subject=subject, body=body,
         data={"group_key": n.group_key, "route_id": first["route_id"], "reason": n.reason,
-              "alerts": [json.loads(r["data"]) for r in rows]}))
+              "alerts": alerts}))
     delivered = _naive(result.delivered_at)
     with engine.begin() as conn:
         conn.execute(notification_log.update()

@@ -1,4 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, task and query.
+"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task
+and query.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -59,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     sil.add_argument("--comment", help="why")
     sil.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    ack = sub.add_parser("ack", help="acknowledge an alert (stops its escalation)")
+    ack.add_argument("episode_id", nargs="?", help="ops.alert_episodes.episode_id")
+    ack.add_argument("--by", help="who acknowledges (employee id)")
+    ack.add_argument("--link", help="the signed acknowledgement link of a notification")
+    ack.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
     task = sub.add_parser("task", help="list open tasks or mark one done")
     task.add_argument("action", choices=["list", "done"])
     task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
@@ -92,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "silence":
             from perf_orchestration.cli.silence import run_silence
             return run_silence(args)
+        if args.command == "ack":
+            from perf_orchestration.cli.ack import run_ack
+            return run_ack(args.episode_id, args.by, args.link, args.warehouse)
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)
