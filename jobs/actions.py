@@ -10,6 +10,8 @@ from perf_orchestration.alerts import run_episode_actions
 from perf_orchestration.config_files import plant_routing, plant_rules
 from perf_orchestration.response import refresh_response_times
 
+DELIVERY_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
 
 class EpisodeActionsConfig(dg.Config):
     episode_id: str = Field(description="ops.alert_episodes.episode_id")
@@ -18,7 +20,7 @@ class EpisodeActionsConfig(dg.Config):
 
 @dg.op(
     required_resource_keys={"warehouse", "delivery"},
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=DELIVERY_RETRY,
     description="Plan the episode's actions from its rule, route them by role through the HR "
     "roster, record each idempotency key once in ops.action_log, and deliver (webhook, email, "
     "task). Delivered keys are skipped on a retry; failures stay visible as failed rows.",
@@ -53,7 +55,7 @@ def _log_notifications(context, sent) -> None:
 
 @dg.op(
     required_resource_keys={"warehouse", "delivery"},
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=DELIVERY_RETRY,
     description="Send every notification group whose time has come (group_wait, "
     "group_interval, repeat_interval, a silence or mute window ending), each as one message "
     "claimed once in ops.notification_log, and escalate what nobody acknowledged in time.",

@@ -128,6 +128,9 @@ def run_episode_actions(engine: Engine, rules: RuleSet, episode_id: str, channel
     todo = claim(engine, plan_actions(engine, facts, specs, kind), run_id)
     if routing is None:
         return deliver(engine, todo, channels)
+    notes = [a for a in todo if a.channel != "task"]
+    for channel in {a.channel for a in notes}:  # a channel that cannot send fails the run now
+        getattr(channels.get(channel), "check", lambda: None)()
     results = deliver(engine, [a for a in todo if a.channel == "task"], channels)
     return results + enqueue(engine, routing, rules, rule.id, facts.subject,
-                             [a for a in todo if a.channel != "task"], now)
+                             notes, now)
