@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, simulate, validate, query and backtest.
+"""The `perfflow` command: demo, simulate, validate, query, backtest and trace.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", required=True, help="plant time (exclusive)")
     bt.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
+    tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
+    tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
+    tr.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    tr.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -61,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             from perf_orchestration.cli.backtest import run_backtest
             return run_backtest(args.rules, args.start, args.end, args.warehouse)
+        if args.command == "trace":
+            from perf_orchestration.cli.trace import run_trace
+            return run_trace(args.table, args.key, args.warehouse, args.config)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)
