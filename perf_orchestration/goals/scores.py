@@ -112,15 +112,19 @@ def score_rows(engine: sa.Engine, tree: GoalTree, schedule: WeightSchedule,
                spans: dict[str, list[PeriodSpan]], run: ScoreRun) -> list[dict]:
     """One row per goal and period of its kind, children scored before their parents."""
     rows: dict[tuple[str, str], dict] = {}
+    built = set(sa.inspect(engine).get_table_names(schema="marts"))
     with engine.connect() as conn:
         for goal in tree.bottom_up():
             src = goal.source
             assert src is not None
             periods = spans.get(src.period, [])
-            measured = measure(conn, goal, [p.key for p in periods]) if periods else {}
+            mart = goal_query(goal)[2]
+            missing = "no data" if mart in built else f"no data (marts.{mart} not built yet)"
+            measured = measure(conn, goal, [p.key for p in periods]) \
+                if periods and mart in built else {}
             for span in periods:
                 weights, weight_version = schedule.at(span.end)
-                got = measured.get(span.key) or Measured(None, None, None, "no data")
+                got = measured.get(span.key) or Measured(None, None, None, missing)
                 own = attainment(got.actual, src.target, src.direction)
                 kids = [(weights.get(c.id, 0.0), rows[(c.id, span.key)]["score"])
                         for c in tree.children(goal.id) if (c.id, span.key) in rows]
@@ -131,14 +135,14 @@ def score_rows(engine: sa.Engine, tree: GoalTree, schedule: WeightSchedule,
                     "level": goal.level, "period_kind": span.kind,
                     "period_start": span.start, "period_end": span.end,
                     "subject": src.subject, "metric": src.metric,
-                    "mart": goal_query(goal)[2], "numerator": got.numerator,
+                    "mart": mart, "numerator": got.numerator,
                     "denominator": got.denominator, "actual": got.actual,
                     "target": src.target, "direction": src.direction, "attainment": own,
                     "rollup_score": rollup, "score": rollup if rollup is not None else own,
                     "weight": weights.get(goal.id), "weight_version": weight_version,
                     "null_reason": got.null_reason, "data_until": span.data_until,
                     "config_version": run.config_version,
-                    "mart_run_id": run.mart_runs.get(goal_query(goal)[2]),
+                    "mart_run_id": run.mart_runs.get(mart),
                     "run_id": run.run_id, "computed_at": run.computed_at,
                 }
     return list(rows.values())
