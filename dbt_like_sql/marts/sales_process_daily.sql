@@ -52,7 +52,8 @@ select
     count(*) as advances,
     sum(case when advances.minutes_from_previous <= 120 then 1 else 0 end) as on_time_advances,
     cast(sum(case when advances.minutes_from_previous <= 120 then 1 else 0 end)
-        as double precision) / count(*) as follow_up_compliance
+        as double precision) / count(*) as follow_up_compliance,
+    cast(null as text) as null_reason
 from advances
 left join people on people.employee_id = advances.owner_id
 group by advances.owner_id, people.team_id, advances.channel, advances.local_date
