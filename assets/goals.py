@@ -61,7 +61,12 @@ def weight_changes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeRes
 
 @dg.asset(key=SCORES, deps=[WEIGHTS, *(dg.AssetKey(["marts", m]) for m in goal_marts())],
           description="Attainment of every goal (goals.yaml) per period from its metric, and "
-          "the weighted rollup of its children with the weights valid at the time.", **COMMON)
+          "the weighted rollup of its children with the weights valid at the time.",
+          check_specs=[dg.AssetCheckSpec(
+              "every_goal_has_data", asset=SCORES,
+              description="Every goal's metric has mart rows for its subject in the periods "
+              "scored; a goal without data has no attainment and drops out of its rollup.")],
+          **COMMON)
 def goal_scores_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     config = load_goal_config(config_dir())
     engine = context.resources.warehouse.get_engine()
@@ -73,9 +78,10 @@ def goal_scores_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             mart_runs[mart] = event.run_id
     run = ScoreRun(config.tree.version, context.run_id, _now(), mart_runs)
     rows = score_window(engine, config, schedule, *_window(context), run)
-    scored = [r for r in rows if r["score"] is not None]
+    missing = sorted({f"{r['goal_id']}@{r['period']}: {r['null_reason']}" for r in rows
+                      if r["attainment"] is None})
     context.log.info(f"goals {config.tree.version}: {len(rows)} score(s), "
-                     f"{len(rows) - len(scored)} without data")
+                     f"{len(missing)} without data")
     lineage = {col: [(dg.AssetKey(["marts", mart]), c) for mart, c in deps]
                for col, deps in score_column_sources().items()}
     return dg.MaterializeResult(metadata={
@@ -87,7 +93,10 @@ def goal_scores_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             {k: r[k] for k in ("goal_id", "period", "actual", "attainment", "score", "weight")}
             for r in rows[:10]]),
         "dagster/column_lineage": _lineage(lineage),
-    })
+    }, check_results=[dg.AssetCheckResult(
+        check_name="every_goal_has_data", passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"goals_without_data": dg.MetadataValue.json(missing[:50])})])
 
 
 @dg.asset(key=["marts", "goal_alignment"], deps=[SCORES],

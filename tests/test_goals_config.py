@@ -77,6 +77,13 @@ CASES = {
     "metric not measured on the line type": (
         _source("t1-first-article", metric="voc_over_limit_share", direction="lower",
                 target=0.05), "t1-first-article", "measured on painting lines, not welding"),
+    "team without data in the mart": (
+        _source("t3-first-article", team="TC2"), "t3-first-article",
+        "first_article_pass_rate has no data for TC2: marts.team_daily_quality holds welding"),
+    "person who owns no opportunities": (
+        _source("e1081-direct-follow-up", person="E0001"), "e1081-direct-follow-up",
+        "has no data for E0001: marts.sales_process_daily holds account_manager, sales_rep "
+        "people, E0001 is a team_leader"),
     "unknown parent": (_set("t3-first-article", parent="pnt-quality"), "t3-first-article",
                        "parent: unknown goal 'pnt-quality'"),
     "cycle": (_cycle, "t1-first-pass-yield",

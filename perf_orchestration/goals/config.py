@@ -15,7 +15,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from perf_orchestration.goals.subjects import CHANNEL_MARTS, KnownRoster, relation_for
+from perf_orchestration.goals.subjects import (
+    CHANNEL_MARTS,
+    SUBJECTS_WITH_DATA,
+    KnownRoster,
+    relation_for,
+)
 from perf_orchestration.metric_library import METRICS_BY_NAME, Metric
 
 Level = Literal["company", "department", "team", "person"]
@@ -72,7 +77,20 @@ class DataSource(_Strict):
         roster: KnownRoster | None = (info.context or {}).get("roster")
         if roster is not None:
             self._check_roster(m, roster)
+            self._check_has_data(relation.mart, roster)
         return self
+
+    def _check_has_data(self, mart: str, roster: KnownRoster) -> None:
+        kinds, roles = SUBJECTS_WITH_DATA.get(mart, ((), ()))
+        kind = (roster.teams[self.team][1] if self.team else
+                roster.lines[self.line] if self.line else None)
+        if kind is not None and kind not in kinds:
+            raise ValueError(f"{self.metric} has no data for {self.subject}: marts.{mart} "
+                             f"holds {' and '.join(kinds)} teams, {self.subject} is {kind}")
+        if self.person is not None and roster.people[self.person] not in roles:
+            raise ValueError(f"{self.metric} has no data for {self.person}: marts.{mart} "
+                             f"holds {', '.join(roles)} people, {self.person} is a "
+                             f"{roster.people[self.person]}")
 
     def _check_roster(self, m: Metric, roster: KnownRoster) -> None:
         if self.team is not None and self.team not in roster.teams:

@@ -33,6 +33,16 @@ SUBJECT_COLUMNS: dict[str, dict[str, str]] = {
 }
 # Marts with a sales channel column a goal may filter on.
 CHANNEL_MARTS = ("sales_process_daily",)
+# Who has rows in a mart: production teams (and their lines) in the MES and ERP marts,
+# the sales office and the opportunity owners in the CRM's sales-process mart.
+PRODUCTION_LINE_TYPES = ("welding", "painting", "assembly", "machining")
+SUBJECTS_WITH_DATA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # mart: (line types of teams and lines with rows, roles of people with rows)
+    "sales_process_daily": (("office",), ("account_manager", "sales_rep")),
+    **{m: (PRODUCTION_LINE_TYPES, ()) for m in (
+        "team_daily_quality", "line_daily_quality", "device_daily_reliability",
+        "line_process_quality", "work_order_closure_daily")},
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class KnownRoster:
     """Teams (with line id and line type) and people of the HR roster."""
 
     teams: dict[str, tuple[str, str]]
-    people: frozenset[str]
+    people: dict[str, str]  # employee id -> role
     source: str
 
     @property
@@ -79,7 +89,7 @@ def roster_from_scenario(path: Path | None = None) -> KnownRoster:
     from perf_orchestration.simulator.names import build_roster
 
     scenario = load_scenario(path)
-    people = frozenset(r["employee_id"] for r in build_roster(scenario).rows)
+    people = {r["employee_id"]: r["role"] for r in build_roster(scenario).rows}
     teams = {t.id: (t.line_id, t.line_type) for t in scenario.plant.teams}
     return KnownRoster(teams, people, f"the HR roster of scenario {scenario.name!r}")
 
