@@ -167,3 +167,20 @@ def test_perfflow_validate_names_the_goal_without_a_data_source(tmp_path, capsys
 def test_perfflow_validate_passes_the_bundled_config(capsys):
     assert main(["validate"]) == 0
     assert "file(s) valid" in capsys.readouterr().out
+
+
+def test_goal_and_tree_problems_are_reported_together(tmp_path):
+    data = copy.deepcopy(BUNDLED)
+    del goal(data, "t3-first-article")["source"]
+    goal(data, "t3-availability")["weight"] = 20
+    goal(data, "t1-availability")["parent"] = "nowhere"
+    with pytest.raises(ConfigError) as err:
+        load_goals(write(tmp_path, data))
+    problems = err.value.problems
+    assert len(problems) == 4, problems
+    assert "(id t3-first-article): no data source" in problems[0]
+    assert any("goal pnt-line-quality: weights of its children add up to 90%" in p
+               for p in problems)
+    assert any("goal t1-availability: parent: unknown goal 'nowhere'" in p for p in problems)
+    assert any("goal wld-line-quality: weights of its children add up to 85%" in p
+               for p in problems)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -68,6 +70,24 @@ class GoalTree:
         return {g.id: g.weight for g in self.goals if g.weight is not None}
 
 
+def _raw_goals(data: dict) -> tuple[Any, ...]:
+    """The id, parent, level and weight of every readable goal entry, for tree checks on a
+    file whose goals do not all validate (so both kinds of problem show at once)."""
+    out = []
+    templates = data.get("templates")
+    for t in templates if isinstance(templates, list) else []:
+        goals = t.get("goals") if isinstance(t, dict) else None
+        for g in goals if isinstance(goals, list) else []:
+            if not isinstance(g, dict) or not isinstance(g.get("id"), str):
+                continue
+            weight = g.get("weight")
+            out.append(SimpleNamespace(
+                id=g["id"], parent=g.get("parent") if isinstance(g.get("parent"), str) else None,
+                level=g.get("level") if g.get("level") in LEVELS else None,
+                weight=weight if isinstance(weight, int | float) and weight > 0 else None))
+    return tuple(out)
+
+
 def tree_problems(source: str, goals: tuple[Goal, ...]) -> list[str]:
     """One line per broken-tree problem, naming the file and the goal id."""
     by_id: dict[str, Goal] = {}
@@ -82,7 +102,7 @@ def tree_problems(source: str, goals: tuple[Goal, ...]) -> list[str]:
 
     for g in goals:
         if g.parent is None:
-            if g.level != "company":
+            if g.level not in ("company", None):
                 say(g, f"path does not reach a root: a {g.level} goal needs a parent (only "
                     "company goals are roots)")
             continue
@@ -90,7 +110,8 @@ def tree_problems(source: str, goals: tuple[Goal, ...]) -> list[str]:
         if parent is None:
             say(g, f"parent: unknown goal {g.parent!r}")
             continue
-        if LEVELS.index(parent.level) >= LEVELS.index(g.level) and g.parent != g.id:
+        if parent.level and g.level and g.parent != g.id \
+                and LEVELS.index(parent.level) >= LEVELS.index(g.level):
             say(g, f"level: a {g.level} goal cannot sit under the {parent.level} goal "
                 f"{parent.id} (company -> department -> team -> person)")
     problems += _cycles_and_orphans(source, goals, by_id)
@@ -113,7 +134,7 @@ def _cycles_and_orphans(source: str, goals: tuple[Goal, ...], by_id: dict[str, G
                 break
             seen.append(node.id)
         else:
-            if node.id != g.id and node.parent is None and node.level != "company":
+            if node.id != g.id and node.parent is None and node.level not in ("company", None):
                 out.append(f"{source}: goal {g.id}: path does not reach a root: it ends at "
                            f"{node.id}, a {node.level} goal without a parent")
     return out
@@ -146,7 +167,8 @@ def load_goals(path: Path | str | None = None, roster: KnownRoster | None = None
     try:
         file = GoalsFile.model_validate(data, context={"roster": roster})
     except ValidationError as err:
-        raise ConfigError(validation_problems(str(path), err, data)) from None
+        problems = validation_problems(str(path), err, data)
+        raise ConfigError(problems + tree_problems(str(path), _raw_goals(data))) from None
     problems = tree_problems(str(path), file.goals)
     if problems:
         raise ConfigError(problems)
