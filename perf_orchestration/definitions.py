@@ -7,7 +7,7 @@ from jobs import actions, flow
 from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
-from sensors import episodes
+from sensors import episodes, source_watch
 
 defs = dg.Definitions.merge(
     ingestion.defs,
@@ -17,6 +17,7 @@ defs = dg.Definitions.merge(
     flow.defs,
     actions.defs,
     episodes.defs,
+    source_watch.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),

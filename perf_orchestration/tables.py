@@ -137,6 +137,9 @@ alert_transitions = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("recorded_at", sa.DateTime, nullable=False),
+    # which evaluator recorded it: the rules asset (after the marts) or the source watch
+    # sensor (live); each launches the action runs of its own transitions
+    sa.Column("recorded_by", sa.Text, nullable=False, server_default="rules_asset"),
     sa.UniqueConstraint("rule_id", "subject", "to_state", "at", name="uq_alert_transition"),
     schema="ops", comment="Every state change of every rule and subject, with its time.",
 )

@@ -204,3 +204,47 @@ def test_backtest_replays_rules_without_sending(demo_dir, tmp_path):
     fired = int(proc.stdout.split("fai-below-92-5: ")[1].split(" ")[0])
     assert fired > 1
     assert _run("query", "--warehouse", url, count).stdout == before
+
+
+def test_the_live_formula_agrees_with_the_mart(demo_dir):
+    """The source watch computes first-article pass rate from the records as they come;
+    over the default day it gives the mart's value for every team-hour (hours holding a
+    quarantined inspection aside: the live path cannot know a row will be refused)."""
+    from datetime import datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.simulator import SimulatorServer
+    from perf_orchestration.source_client import SourceClient
+    from perf_orchestration.source_watch import (
+        LIVE_METRICS,
+        EntityCursor,
+        TickOutcome,
+        WatchCursor,
+        _judge_windows,
+    )
+    from perf_orchestration.warehouse import embedded_url, make_engine
+
+    with SimulatorServer(load_scenario(), port=0) as server:
+        records = SourceClient("mes", server.url).fetch("first_article_inspections").items
+    closed = _judge_windows(LIVE_METRICS["first_article_pass_rate"], EntityCursor(), records,
+                            timedelta(0), TickOutcome(WatchCursor()))
+    live = {(team, o.window_start): o.value for team, obs in closed.items() for o in obs}
+    engine = make_engine(embedded_url(demo_dir / "warehouse"))
+    with engine.connect() as conn:
+        refused = set(conn.execute(sa.text(
+            "select partition_key from ops.quarantine "
+            "where entity = 'mes_first_article_inspections'")).scalars())
+        mart = {(team, datetime.fromisoformat(str(hour))): value
+                for team, hour, value in conn.execute(sa.text(
+                    "select team_id, hour_start, first_article_pass_rate "
+                    "from marts.team_hourly_quality where fai_total > 0 "
+                    "and partition_key not in :refused").bindparams(
+                        sa.bindparam("refused", expanding=True)), {"refused": list(refused)})}
+    engine.dispose()
+    assert refused and len(mart) > 50
+    last_hour = max(h for _, h in mart)  # no later record closes the day's last hour
+    for key, value in mart.items():
+        if key[1] < last_hour:
+            assert live.get(key) == pytest.approx(value), key

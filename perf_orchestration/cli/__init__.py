@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, simulate, validate, query, backtest and trace.
+"""The `perfflow` command: demo, live, simulate, validate, query, backtest and trace.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", required=True, help="plant time (exclusive)")
     bt.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    live = sub.add_parser("live", help="run the Dagster daemon (and UI) with the sensors on")
+    live.add_argument("--out", required=True, help="folder for the instance, warehouse, logs")
+    live.add_argument("--simulate", action="store_true",
+                      help="serve the sources from the simulator, with local webhook and mail")
+    live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
+    live.add_argument("--config", help="plant config folder (default: bundled)")
+    live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
     tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
     tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
     tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
@@ -67,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             from perf_orchestration.cli.backtest import run_backtest
             return run_backtest(args.rules, args.start, args.end, args.warehouse)
+        if args.command == "live":
+            from perf_orchestration.cli.live import run_live
+            return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
         if args.command == "trace":
             from perf_orchestration.cli.trace import run_trace
             return run_trace(args.table, args.key, args.warehouse, args.config)

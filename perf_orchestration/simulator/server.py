@@ -381,7 +381,10 @@ class SimulatorServer:
 
     def set_clock(self, now: datetime | str | None) -> None:
         """Hide rows updated after `now` (None shows everything), as POST /_admin/clock does."""
-        self.state.set_clock(None if now is None else _time(now, "now", self.scenario))
+        if isinstance(now, datetime) and now.tzinfo is not None:
+            self.state.set_clock(now)
+        else:
+            self.state.set_clock(None if now is None else _time(now, "now", self.scenario))
 
     def add_records(self, system: str, entity: str, records: list[dict[str, Any]]) -> int:
         """Append records live, as POST /_admin/records/{system}/{entity} does."""
