@@ -84,6 +84,9 @@ CASES = {
         _source("e1081-direct-follow-up", person="E0001"), "e1081-direct-follow-up",
         "has no data for E0001: marts.sales_process_daily holds account_manager, sales_rep "
         "people, E0001 is a team_leader"),
+    "period differs from the parent's": (
+        _source("t3-first-article", period="week"), "t3-first-article",
+        "period: week, but its parent pnt-line-quality is scored per day"),
     "unknown parent": (_set("t3-first-article", parent="pnt-quality"), "t3-first-article",
                        "parent: unknown goal 'pnt-quality'"),
     "cycle": (_cycle, "t1-first-pass-yield",

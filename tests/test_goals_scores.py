@@ -143,9 +143,12 @@ def _opportunity(opp: str, owner: str, channel: str, day: int, hours: list[float
              "updated_at": None} for s, h in zip(stages, hours, strict=False)]
 
 
-def test_recalibration_applies_from_its_effective_time_only(tmp_path, sqlite_url):
+def two_sales_days(tmp_path, url: str, period: str = "day"):
+    """The sales template over 2 and 3 November; online opportunities start on the 3rd."""
     sales = yaml.safe_load((ROOT.parent / "perf_orchestration" / "goals.yaml").read_text())
     sales["templates"] = [t for t in sales["templates"] if t["id"] == "sales"]
+    for g in sales["templates"][0]["goals"]:
+        g["source"]["period"] = period
     (tmp_path / "goals.yaml").write_text(yaml.safe_dump(sales))
     calibration = (ROOT.parent / "perf_orchestration" / "calibration.yaml").read_text()
     (tmp_path / "calibration.yaml").write_text(calibration)
@@ -159,12 +162,17 @@ def test_recalibration_applies_from_its_effective_time_only(tmp_path, sqlite_url
     staff = [{"employee_id": e, "name": e, "team_id": "OFF", "role": "sales_rep",
               "shift": "office", "email": f"{e}@x", "hired_at": datetime(2020, 1, 1)}
              for e in ("E1067", "E1077", "E1093")]
-    engine = make_engine(sqlite_url)
+    engine = make_engine(url)
     land(engine, {"crm_opportunities": opps, "hr_employees": staff},
          calendar_rows(local(2, 0).replace(tzinfo=UTC), local(4, 0).replace(tzinfo=UTC)))
     run_project(engine, load_project(ROOT),
                 window=(local(2, 0), local(4, 0)),
                 select=["stg_crm__opportunities", "stg_hr__employees", "sales_process_daily"])
+    return engine, config
+
+
+def test_recalibration_applies_from_its_effective_time_only(tmp_path, warehouse_url):
+    engine, config = two_sales_days(tmp_path, warehouse_url)
     schedule, recorded = apply_calibration(engine, config, "run-cal", NOW)
     assert recorded == 3 and schedule.changes[0].effective_from == local(3, 9)
     score_window(engine, config, schedule, local(2, 0), local(4, 0),
@@ -189,4 +197,20 @@ def test_recalibration_applies_from_its_effective_time_only(tmp_path, sqlite_url
     assert apply_calibration(engine, config, "run-again", NOW)[1] == 0
     assert {norm(r["run_id"]) for r in query(engine, "select run_id from ops.weight_changes")} \
         == {"run-cal"}
+    engine.dispose()
+
+
+def test_a_week_sums_its_days_and_uses_the_weights_at_its_end(tmp_path, warehouse_url):
+    engine, config = two_sales_days(tmp_path, warehouse_url, period="week")
+    schedule, _ = apply_calibration(engine, config, "run-cal", NOW)
+    score_window(engine, config, schedule, local(2, 0), local(4, 0),
+                 ScoreRun(config.tree.version, "run-s", NOW))
+    got = {r["goal_id"]: r for r in query(engine, "select * from marts.goal_scores")}
+    assert {r["period"] for r in got.values()} == {"2026-W45"}
+    # direct: 1 of 2 advances on time on the 2nd, 1 of 1 on the 3rd -> 2 / 3
+    direct = got["e1067-direct-follow-up"]
+    assert (direct["numerator"], direct["denominator"]) == (2, 3)
+    assert got["e1093-online-follow-up"]["attainment"] == 0  # 3 h: late
+    by_hand = (39.71 * (2 / 3) / 0.9 + 35.29 * 1 / 0.9 + 25 * 0) / 100
+    assert got["sales-follow-up"]["rollup_score"] == pytest.approx(by_hand)
     engine.dispose()

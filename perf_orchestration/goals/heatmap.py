@@ -48,6 +48,10 @@ def render_png(rows: list[dict], title: str) -> bytes:
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
+    if rows:
+        title += (f"\nprogress ratio (actual / expected by now): yellow below "
+                  f"{rows[0]['yellow_below']:g}, red below {rows[0]['red_below']:g}, "
+                  "grey without data")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()

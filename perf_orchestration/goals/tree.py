@@ -114,6 +114,11 @@ def tree_problems(source: str, goals: tuple[Goal, ...]) -> list[str]:
                 and LEVELS.index(parent.level) >= LEVELS.index(g.level):
             say(g, f"level: a {g.level} goal cannot sit under the {parent.level} goal "
                 f"{parent.id} (company -> department -> team -> person)")
+        period, parent_period = (getattr(getattr(x, "source", None), "period", None)
+                                 for x in (g, parent))
+        if period and parent_period and period != parent_period:
+            say(g, f"period: {period}, but its parent {parent.id} is scored per "
+                f"{parent_period}; a rollup needs children of the parent's period")
     problems += _cycles_and_orphans(source, goals, by_id)
     problems += _weights(source, goals, by_id)
     return problems
