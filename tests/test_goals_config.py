@@ -187,3 +187,27 @@ def test_goal_and_tree_problems_are_reported_together(tmp_path):
     assert any("goal t1-availability: parent: unknown goal 'nowhere'" in p for p in problems)
     assert any("goal wld-line-quality: weights of its children add up to 85%" in p
                for p in problems)
+
+
+@pytest.mark.parametrize("template", ["manufacturing", "sales"])
+def test_each_template_is_a_valid_goals_file_on_its_own(tmp_path, template):
+    data = copy.deepcopy(BUNDLED)
+    data["templates"] = [t for t in data["templates"] if t["id"] == template]
+    tree = load_goals(write(tmp_path, data))
+    assert [t.id for t in tree.file.templates] == [template]
+    assert sum(g.parent is None for g in tree.goals) == 1
+
+
+def test_trace_refuses_a_table_it_cannot_trace(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'wh' / 'warehouse.db'}"
+    assert main(["trace", "marts.team_daily_quality", "T3", "--warehouse", url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table 'marts.team_daily_quality' is not traceable" in err
+    assert not (tmp_path / "wh").exists()
+
+
+def test_trace_on_a_warehouse_without_goal_tables_is_one_line(sqlite_url, capsys):
+    assert main(["trace", "marts.goal_health", "t3-first-article", "--warehouse",
+                 sqlite_url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no marts.goal_health" in err

@@ -19,6 +19,7 @@ from perf_orchestration.goals.periods import PERIOD_COLUMNS
 from perf_orchestration.goals.sources import METRIC_SOURCES, subject_filter
 from perf_orchestration.goals.tables import goal_health, goal_scores, weight_changes
 from perf_orchestration.goals.tree import GoalTree
+from perf_orchestration.warehouse import redacted
 
 TABLES = {"goal_health": goal_health, "goal_scores": goal_scores}
 IDS_SHOWN = 8
@@ -56,6 +57,9 @@ def _fmt(value: object) -> str:
 def trace_lines(engine: sa.Engine, tree: GoalTree, table: str, key: str) -> list[str]:
     name, goal_id, period = parse_target(table, key)
     out: list[str] = []
+    if not sa.inspect(engine).has_table(name, schema="marts"):
+        raise ConfigError([f"trace: {redacted(engine.url)} has no marts.{name}: materialize "
+                           "the goal assets first (perfflow demo, or perf_flow_job)"])
     with engine.connect() as conn:
         row = _row(conn, name, goal_id, period)
         score = row if name == "goal_scores" else _row(conn, "goal_scores", goal_id,
