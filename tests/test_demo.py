@@ -77,7 +77,9 @@ def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, tmp_path):
     assert (demo_dir / "report.md").read_text().startswith("# Demo report")
 
 
-def test_demo_links_a_goal_health_heatmap_and_traces_every_red_cell(demo_dir):
+def test_demo_links_a_goal_health_heatmap_and_traces_every_red_cell(demo_dir, capsys):
+    from perf_orchestration.cli import main
+
     summary = json.loads((demo_dir / "summary.json").read_text())
     health = summary["goal_health"]
     assert (demo_dir / health["heatmap"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,10 +92,9 @@ def test_demo_links_a_goal_health_heatmap_and_traces_every_red_cell(demo_dir):
             "ops/weight_changes"} <= set(summary["assets_materialized"])
     main_run = next(r["run_id"] for r in summary["runs"] if r["job"] == "perf_flow_job")
     url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
-    for cell in health["red"]:
-        proc = _run("trace", "marts.goal_health", cell["goal_id"], "--warehouse", url)
-        assert proc.returncode == 0, proc.stderr
-        out = proc.stdout
+    for cell in health["red"]:  # in process: one trace is a few queries
+        assert main(["trace", "marts.goal_health", cell["goal_id"], "--warehouse", url]) == 0
+        out = capsys.readouterr().out
         assert out.startswith(f"marts.goal_health {cell['goal_id']} @ ") and "RED" in out
         assert "path to the root:" in out and "(root)" in out and main_run in out
         records = [line for line in out.splitlines() if line.startswith("source: ")]
