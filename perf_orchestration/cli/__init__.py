@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, live, simulate, validate, query, backtest and trace.
+"""The `perfflow` command: demo, live, simulate, validate, backtest, task, trace and query.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--warehouse", help="warehouse URL (default as for query)")
     tr.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
 
+    task = sub.add_parser("task", help="list open tasks or mark one done")
+    task.add_argument("action", choices=["list", "done"])
+    task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
+    task.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+        if args.command == "task":
+            from perf_orchestration.cli.task import run_task
+            return run_task(args.action, args.task_id, args.warehouse)
         if args.command == "trace":
             from perf_orchestration.cli.trace import run_trace
             return run_trace(args.table, args.key, args.warehouse, args.config)
