@@ -1,7 +1,7 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
-A plant config folder holds named files (later: rules.yaml, goals.yaml, ...)
-and a scenarios/ folder; each is validated by its pydantic model.
+A plant config folder holds named files (line_metrics.yaml, rules.yaml, goals.yaml,
+calibration.yaml) and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from perf_orchestration.alertmanager.config import ROUTING_FILE, RoutingConfig, load_routing
 from perf_orchestration.configfile import ConfigError
+from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
 from perf_orchestration.line_config import load_line_config
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
@@ -24,6 +25,8 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
     ROUTING_FILE: load_routing,
+    GOALS_FILE: load_goals,
+    CALIBRATION_FILE: load_calibration,
 }
 
 

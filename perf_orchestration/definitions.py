@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import alerts, ingestion, sql_models
+from assets import alerts, goals, ingestion, sql_models
 from jobs import actions, flow
 from resources.delivery import delivery_resource
 from resources.sources import source_resources
@@ -13,6 +13,7 @@ defs = dg.Definitions.merge(
     ingestion.defs,
     sql_models.defs,
     alerts.defs,
+    goals.defs,
     flow.defs,
     actions.defs,
     episodes.defs,

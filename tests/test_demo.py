@@ -63,6 +63,8 @@ def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, tmp_path):
     assert pg["warehouse"].startswith("postgresql")
     assert pg["rows"] == lite["rows"]
     assert pg["team_daily_metrics"] == lite["team_daily_metrics"]
+    assert pg["goal_health"]["cells"] == lite["goal_health"]["cells"]
+    assert pg["goal_health"]["red"] == lite["goal_health"]["red"]
     query = "select team_id, partition_key, oee from marts.team_hourly_quality order by 1, 2"
     a = _run("query", "--warehouse", pg_url, query).stdout
     b = _run("query", "--warehouse", f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}",
@@ -73,6 +75,33 @@ def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, tmp_path):
     for x, y in zip(rows_a, rows_b, strict=True):
         assert x[:2] == y[:2] and abs(float(x[2] or 0) - float(y[2] or 0)) < 1e-9
     assert (demo_dir / "report.md").read_text().startswith("# Demo report")
+
+
+def test_demo_links_a_goal_health_heatmap_and_traces_every_red_cell(demo_dir, capsys):
+    from perf_orchestration.cli import main
+
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    health = summary["goal_health"]
+    assert (demo_dir / health["heatmap"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"]({health['heatmap']})" in (demo_dir / "report.md").read_text()
+    teams = {s.split("/")[0] for s in health["subjects"]}
+    assert teams >= {f"T{i}" for i in range(1, 8)} | {"OFF"}
+    assert health["cells"]["red"] == len(health["red"]) > 0
+    assert "t3-first-article" in {r["goal_id"] for r in health["red"]}
+    assert {"marts/goal_scores", "marts/goal_alignment", "marts/goal_health",
+            "ops/weight_changes"} <= set(summary["assets_materialized"])
+    main_run = next(r["run_id"] for r in summary["runs"] if r["job"] == "perf_flow_job")
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    for cell in health["red"]:  # in process: one trace is a few queries
+        assert main(["trace", "marts.goal_health", cell["goal_id"], "--warehouse", url]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"marts.goal_health {cell['goal_id']} @ ") and "RED" in out
+        assert "path to the root:" in out and "(root)" in out and main_run in out
+        records = [line for line in out.splitlines() if line.startswith("source: ")]
+        assert records and " 0 record(s)" not in records[0], out
+    proc = _run("trace", "marts.goal_health", "no-such-goal", "--warehouse", url)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "no row of marts.goal_health for goal 'no-such-goal'" in proc.stderr
 
 
 def test_query_reads_the_embedded_warehouse_as_csv(demo_dir):

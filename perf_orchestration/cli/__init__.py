@@ -1,5 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task
-and query.
+"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task,
+trace and query.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
+    tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
+    tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
+    tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
+    tr.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    tr.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
 
     sil = sub.add_parser("silence", help="hold matching alert notifications for a while")
     sil.add_argument("action", choices=["add", "list", "expire"])
@@ -105,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)
+        if args.command == "trace":
+            from perf_orchestration.cli.trace import run_trace
+            return run_trace(args.table, args.key, args.warehouse, args.config)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)

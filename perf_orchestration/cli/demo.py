@@ -3,7 +3,8 @@
 It starts the simulator on a free loopback port, points the source resources at
 it, runs the roster job and then the main job over the scenario's hours as one
 in-process run (the partitioned assets use a single-run backfill policy), and
-writes summary.json and report.md from the run's events and the warehouse.
+writes summary.json and report.md from the run's events and the warehouse, with the
+goal-health heatmap as goal_health.png beside them.
 """
 
 from __future__ import annotations
@@ -173,6 +174,16 @@ def _dispatch_notifications(defs, instance, logger, progress, url: str) -> list:
     return results
 
 
+def _goal_health(url: str, out_dir: Path) -> dict:
+    from perf_orchestration.cli.goal_report import goal_health_report
+
+    engine = make_engine(url)
+    try:
+        return goal_health_report(engine, out_dir)
+    finally:
+        engine.dispose()
+
+
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
              quiet: bool = False) -> int:
     progress = _Progress(quiet)
@@ -247,6 +258,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )
+        summary["goal_health"] = _goal_health(url, out_dir)
         stages["summary_seconds"] = time.perf_counter() - t
     finally:
         server.stop()

@@ -306,6 +306,15 @@ def write_report(path: Path, summary: dict) -> None:
             for act in a["actions"]:
                 lines.append(f"  - {act['kind']} {act['action']} -> {act['recipient']} "
                              f"({act['role']}) by {act['channel']}: {act['status']}")
+    health = summary.get("goal_health") or {}
+    if health:
+        cells = health["cells"]
+        lines += ["", f"## Goal health {health['period']} ({health['config_version']})", "",
+                  f"![goal health]({health['heatmap']})", "",
+                  f"{cells['total']} cells: {cells['green']} green, {cells['yellow']} yellow, "
+                  f"{cells['red']} red. Red cells, each traceable to its source records:", ""]
+        lines += [f"- {r['subject']} {r['metric']} ({r['goal_id']}): progress ratio "
+                  f"{r['progress_ratio']} - `{r['trace']}`" for r in health["red"]]
     notes = summary.get("notifications") or {}
     if notes.get("requested"):
         lines += ["", "## Notifications (routing.yaml)", "",
