@@ -32,6 +32,7 @@ from perf_orchestration.alert_store import (
     record_metric_evaluation,
 )
 from perf_orchestration.alertmanager.config import RoutingConfig
+from perf_orchestration.alertmanager.matching import episode_labels, receiver_specs
 from perf_orchestration.alertmanager.notify import enqueue
 from perf_orchestration.checklist import build_checklist
 from perf_orchestration.observations import subject_observations
@@ -125,6 +126,10 @@ def run_episode_actions(engine: Engine, rules: RuleSet, episode_id: str, channel
              for a in rule.actions]
     if kind == "resolved" and not rule.notify_resolved:
         return []
+    if routing is not None:  # receivers the alert's route adds to the rule's own actions
+        with engine.connect() as conn:
+            labels = {**episode_labels(conn, rule, facts.subject), "kind": kind}
+        specs += receiver_specs(routing, labels)
     todo = claim(engine, plan_actions(engine, facts, specs, kind), run_id)
     if routing is None:
         return deliver(engine, todo, channels)

@@ -203,6 +203,24 @@ route: {id: root, group_by: [line], group_wait_seconds: 0, group_interval_second
 """
 
 
+def test_a_route_s_receivers_are_told_too(engine, receivers, tmp_path):
+    hook, _, channels = receivers
+    path = tmp_path / "routing.yaml"
+    path.write_text("""version: t
+receivers:
+  - {id: line-office, people: [E45], channel: webhook}
+route: {id: root, group_by: [line], group_wait_seconds: 0, group_interval_seconds: 60,
+        repeat_interval_seconds: 3600,
+        routes: [{id: quality, match: {domain: quality}, receivers: [line-office]}]}
+""")
+    routing = load_routing(path)
+    episode = _fai_episode(engine, "T4", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=routing, now=T0)
+    sent = dispatch_due(engine, routing, channels, now=T0 + timedelta(seconds=1))
+    assert sorted(n.group_key.split("|")[2] for n, _ in sent) == ["E41", "E43", "E45"]
+    assert {item["json"]["recipient"] for item in hook.unique()} == {"E41", "E45"}
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (", routes: [{id: a, match: {domain: quality}}, {id: b, match: {domain: quality}}]",
      "route 'b'|never reached"),
@@ -212,6 +230,7 @@ route: {id: root, group_by: [line], group_wait_seconds: 0, group_interval_second
      "target: {domain: quality}}]\n#", "inhibit its own source"),
     ("}\nmute_windows: [{id: w, weekdays: [sun], start: '06:00', end: '02:00', "
      "reason: x}]\n#", "not after start"),
+    (", receivers: [nobody]", "unknown receiver 'nobody'"),
 ])
 def test_routing_refusals_name_the_file_and_entry(tmp_path, extra, message):
     path = tmp_path / "routing.yaml"

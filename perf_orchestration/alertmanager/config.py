@@ -54,6 +54,7 @@ class Route(_Strict):
     group_interval_seconds: Seconds | None = None
     repeat_interval_seconds: Seconds | None = None
     continue_: bool = Field(default=False, alias="continue")
+    receivers: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
 
     @field_validator("match")
@@ -126,8 +127,31 @@ class MuteWindow(_Strict):
         return self
 
 
+class Receiver(_Strict):
+    """Who else is told of the alerts a route takes, besides the rule's own actions: the
+    holders of roles for the alert's subject, or named employees, on one channel."""
+
+    id: Id
+    roles: tuple[str, ...] = ()
+    people: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")], ...] = ()
+    channel: Literal["webhook", "email"]
+
+    @model_validator(mode="after")
+    def _someone(self) -> Receiver:
+        from perf_orchestration.entities import ROLES
+
+        if bool(self.roles) == bool(self.people):
+            raise ValueError("a receiver names roles or people (exactly one of the two)")
+        unknown = sorted(set(self.roles) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role {', '.join(map(repr, unknown))} (known: "
+                             f"{', '.join(ROLES)})")
+        return self
+
+
 class RoutingConfig(_Strict):
     version: str = Field(min_length=1, max_length=100)
+    receivers: tuple[Receiver, ...] = ()
     route: Route
     inhibit_rules: tuple[InhibitRule, ...] = ()
     mute_windows: tuple[MuteWindow, ...] = ()
@@ -144,13 +168,23 @@ class RoutingConfig(_Strict):
             raise ValueError(f"route: the root route must set {', '.join(missing)} (children "
                              "inherit them)")
         ids = [x.id for x in self.all_routes()]
-        doubled = sorted({i for i in ids if ids.count(i) > 1})
-        for kind, items in (("route", ids), ("inhibit rule", [i.id for i in self.inhibit_rules]),
+        known = {x.id for x in self.receivers}
+        for route in self.all_routes():
+            unknown = [x for x in route.receivers if x not in known]
+            if unknown:
+                raise ValueError(f"route {route.id!r}: unknown receiver "
+                                 f"{', '.join(map(repr, unknown))} (known: "
+                                 f"{', '.join(sorted(known)) or 'none'})")
+        for kind, items in (("receiver", [x.id for x in self.receivers]), ("route", ids),
+                            ("inhibit rule", [i.id for i in self.inhibit_rules]),
                             ("mute window", [m.id for m in self.mute_windows])):
             doubled = sorted({i for i in items if items.count(i) > 1})
             if doubled:
                 raise ValueError(f"{kind} ids listed twice: {', '.join(doubled)}")
         return self
+
+    def receiver(self, receiver_id: str) -> Receiver:
+        return next(x for x in self.receivers if x.id == receiver_id)
 
     def all_routes(self) -> list[Route]:
         out, stack = [], [self.route]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -12,6 +13,9 @@ from perf_orchestration.alertmanager.config import WEEKDAYS, MuteWindow, Route, 
 from perf_orchestration.plant_calendar import PLANT_TIMEZONE
 from perf_orchestration.rules import Rule
 from perf_orchestration.tables import RAW_TABLES
+
+if TYPE_CHECKING:
+    from perf_orchestration.actions import ActionSpec
 
 
 def matches(matchers: dict[str, str], labels: dict[str, str]) -> bool:
@@ -47,6 +51,7 @@ class ResolvedRoute:
     group_wait: timedelta
     group_interval: timedelta
     repeat_interval: timedelta
+    receivers: tuple[str, ...] = ()
 
 
 def _resolve(route: Route, parent: ResolvedRoute | None) -> ResolvedRoute:
@@ -61,7 +66,8 @@ def _resolve(route: Route, parent: ResolvedRoute | None) -> ResolvedRoute:
         timedelta(seconds=pick("group_interval_seconds",
                                p.group_interval.total_seconds() if p else 0)),
         timedelta(seconds=pick("repeat_interval_seconds",
-                               p.repeat_interval.total_seconds() if p else 0)))
+                               p.repeat_interval.total_seconds() if p else 0)),
+        route.receivers)
 
 
 def matched_routes(config: RoutingConfig, labels: dict[str, str]) -> list[ResolvedRoute]:
@@ -96,3 +102,20 @@ def mute_window_end(window: MuteWindow, labels: dict[str, str], at: datetime) ->
         end = datetime.combine(local.date(), window.end, tz)
         return end.astimezone(UTC).replace(tzinfo=None)
     return None
+
+
+def receiver_specs(config: RoutingConfig, labels: dict[str, str]) -> list[ActionSpec]:
+    """The extra notifications the route an alert takes asks for, one per receiver and
+    role (or one for its named people), as action specs of the episode."""
+    from perf_orchestration.actions import ActionSpec
+
+    specs = []
+    for receiver_id in matched_routes(config, labels)[0].receivers:
+        receiver = config.receiver(receiver_id)
+        action_id = f"receiver-{receiver.id}"
+        if receiver.people:
+            specs.append(ActionSpec(action_id, "named", receiver.channel, "breach_alert",
+                                    people=receiver.people))
+        specs += [ActionSpec(f"{action_id}-{role}", role, receiver.channel, "breach_alert")
+                  for role in receiver.roles]
+    return specs
