@@ -17,7 +17,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.routing import Person, recipients
+from perf_orchestration.routing import Person, people_by_id, recipients
 from perf_orchestration.tables import action_log, alert_episodes, tasks
 from perf_orchestration.templates import AlertContext, render
 
@@ -33,6 +33,7 @@ class ActionSpec:
     channel: str
     template: str
     due_hours: float = 8.0
+    people: tuple[str, ...] = ()  # named employees instead of the role's holders
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ def plan_actions(engine: Engine, facts: EpisodeFacts, specs: list[ActionSpec],
     for spec in specs:
         if kind == "resolved" and spec.channel == "task":
             continue  # the task stays with its owner; the resolved notice is a message
-        template = spec.template if kind == "fire" else "resolved_notice"
-        for person in recipients(engine, spec.role, facts.subject_kind, facts.subject):
+        template = "resolved_notice" if kind == "resolved" else spec.template
+        found = people_by_id(engine, spec.people) if spec.people else \
+            recipients(engine, spec.role, facts.subject_kind, facts.subject)
+        for person in found:
             ctx = AlertContext(facts.rule_id, facts.description, facts.subject_kind,
                                facts.subject, facts.metric, facts.value, facts.threshold,
                                facts.episode_start, facts.fired_at, person.name, facts.extra)

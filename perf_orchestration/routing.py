@@ -54,3 +54,13 @@ def recipients(engine: Engine, role: str, subject_kind: str, subject: str) -> li
              .order_by(employees.c.employee_id))
     with engine.connect() as conn:
         return [Person(*row) for row in conn.execute(query)]
+
+
+def people_by_id(engine: Engine, employee_ids: tuple[str, ...]) -> list[Person]:
+    """Named people of the roster, in the order given (ids not in the roster are skipped)."""
+    query = (sa.select(employees.c.employee_id, employees.c.name, employees.c.email,
+                       employees.c.team_id, employees.c.role)
+             .where(employees.c.employee_id.in_(list(employee_ids))))
+    with engine.connect() as conn:
+        found = {row[0]: Person(*row) for row in conn.execute(query)}
+    return [found[i] for i in employee_ids if i in found]
