@@ -148,7 +148,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     try:
         from perf_orchestration.definitions import defs
 
-        instance = open_instance(home)
+        instance = open_instance(home, pooled=True)
         logger = _progress_logger(progress)
         results = []
         for job_name, tags, label in (

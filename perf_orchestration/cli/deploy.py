@@ -25,6 +25,8 @@ from perf_orchestration.deploy import (
 )
 from perf_orchestration.warehouse import WarehouseError, ensure_schemas, make_engine, redacted
 
+POOLED_STATEMENT_TIMEOUT_MS = 120_000
+POOL_RECYCLE_S = 300  # a connection older than this is replaced (server restarts, idle cuts)
 DEFAULT_HOME_MESSAGE = "DAGSTER_HOME is not set; set it or pass --instance-config FILE"
 
 
@@ -53,12 +55,19 @@ def prepare_home(config_file: Path, home: Path) -> list[str]:
     return lines
 
 
-def open_instance(home: Path):
-    """The Dagster instance in `home`, with each storage read once (SettingError if not)."""
+def open_instance(home: Path, pooled: bool = False):
+    """The Dagster instance in `home`, with each storage read once (SettingError if not).
+
+    `pooled` keeps PostgreSQL connections open between writes (as dagster-webserver does)
+    instead of one new connection per event; for a single process running runs in process.
+    """
     import dagster as dg
 
     try:
         instance = dg.DagsterInstance.from_config(str(home))
+        if pooled and "Postgres" in type(instance.run_storage).__name__:
+            instance.optimize_for_webserver(statement_timeout=POOLED_STATEMENT_TIMEOUT_MS,
+                                            pool_recycle=POOL_RECYCLE_S, max_overflow=4)
         instance.get_runs(limit=1)
         instance.event_log_storage.get_asset_records([])
         instance.schedule_storage.all_instigator_state() if instance.schedule_storage else None
