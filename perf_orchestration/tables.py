@@ -202,6 +202,9 @@ response_times = sa.Table(
     sa.Column("detected_to_delivered_p50_s", sa.Float),
     sa.Column("detected_to_delivered_p95_s", sa.Float),
     sa.Column("detected_to_delivered_max_s", sa.Float),
+    sa.Column("acted_episodes", sa.Integer),  # episodes a person marked done (a task closed)
+    sa.Column("signal_to_acted_p50_s", sa.Float),
+    sa.Column("signal_to_acted_p95_s", sa.Float),
     sa.Column("actions_delivered", sa.Integer, nullable=False),
     sa.Column("actions_auto", sa.Integer, nullable=False),
     sa.Column("auto_triggered_ratio", sa.Float),

@@ -22,10 +22,10 @@ def source_watch_sensor(context: dg.SensorEvaluationContext, warehouse: Warehous
     cursor = WatchCursor.from_json(context.cursor)
     outcome = watch_tick(warehouse.get_engine(), plant_rules(), {"mes": mes_api.client()},
                          cursor)
-    context.log.info(outcome.describe())
     if not outcome.requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(outcome.describe()),
                                cursor=outcome.cursor.to_json())
+    context.log.info(outcome.describe())
     return dg.SensorResult(run_requests=[episode_run_request(r) for r in outcome.requests],
                            cursor=outcome.cursor.to_json())
 

@@ -1,4 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, query, backtest and deployment checks.
+"""The `perfflow` command: demo, live, simulate, validate, backtest, task, query and
+deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
 
+    task = sub.add_parser("task", help="list open tasks or mark one done")
+    task.add_argument("action", choices=["list", "done"])
+    task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
+    task.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
     ci = sub.add_parser("check-instance", help="check that the Dagster instance and the "
                         "warehouse are reachable with the configured settings")
     ci.add_argument("--instance-config", metavar="FILE",
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+        if args.command == "task":
+            from perf_orchestration.cli.task import run_task
+            return run_task(args.action, args.task_id, args.warehouse)
         if args.command == "check-instance":
             from perf_orchestration.cli.deploy import run_check_instance
             return run_check_instance(args.instance_config, args.warehouse)

@@ -13,7 +13,7 @@ import os
 import secrets
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -77,10 +77,10 @@ def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
     return progress_logger
 
 
-def _run_action_sensor(defs, instance, logger, progress) -> list:
-    """One tick of the actions sensor, as the daemon would run it, and its runs in process."""
-    sensor = defs.resolve_sensor_def("alert_episode_sensor")
-    cursor_key = "demo_alert_episode_sensor_cursor"
+def _run_sensor(defs, instance, logger, progress, sensor_name: str) -> list:
+    """One tick of a sensor, as the daemon would run it, and its runs in process."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    cursor_key = f"demo_{sensor_name}_cursor"
     cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                  resources=dict(defs.resources or {})) as ctx:
@@ -88,20 +88,38 @@ def _run_action_sensor(defs, instance, logger, progress) -> list:
     if tick.cursor:
         instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
     if not tick.run_requests:
-        progress(f"actions sensor: {tick.skip_message or 'nothing to do'}")
+        progress(f"{sensor_name}: {tick.skip_message or 'nothing to do'}")
         return []
     job = defs.resolve_job_def("alert_actions_job").with_logger_defs({"console": logger})
     results = []
     for request in tick.run_requests:
         if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
-            progress(f"actions sensor: {request.run_key} already ran (run key), skipped")
+            progress(f"{sensor_name}: {request.run_key} already ran (run key), skipped")
             continue
-        progress(f"actions sensor: launching alert_actions_job for {request.run_key}")
+        progress(f"{sensor_name}: launching alert_actions_job for {request.run_key}")
         results.append(job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={**request.run_config, "loggers": {"console": {}}},
             tags={**request.tags, "dagster/run_key": request.run_key}))
     return results
+
+
+LIVE_DEVICE = "T5-D01"
+
+
+def _live_breach(defs, instance, logger, progress, server: SimulatorServer) -> list:
+    """The live path in miniature: the source watch reads the MES, a device then fails
+    three times now, and the next tick fires and delivers (signal -> delivered is real)."""
+    results = _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
+    now = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0)
+    server.add_records("mes", "equipment_events", [
+        {"event_id": f"LIVE-{now:%Y%m%d}-{LIVE_DEVICE}-{i}", "device_id": LIVE_DEVICE,
+         "device_type": "robot", "station_id": LIVE_DEVICE.replace("-D", "-S"),
+         "team_id": LIVE_DEVICE.partition("-")[0], "occurred_at": now.isoformat(),
+         "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
+        for i in range(3)])
+    progress(f"live: {LIVE_DEVICE} failed 3 times at {now:%H:%M:%S} (records added to the MES)")
+    return results + _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
 
 
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
@@ -166,8 +184,11 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                      f"(run {result.run_id[:8]})")
             results.append(result)
         t = time.perf_counter()
-        results += _run_action_sensor(defs, instance, logger, progress)
+        results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor")
         stages["actions_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        results += _live_breach(defs, instance, logger, progress, server)
+        stages["live_breach_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),

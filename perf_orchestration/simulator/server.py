@@ -98,7 +98,10 @@ class SimulatorState:
         """One page of visible rows in (updated_at, id) order, with the resume cursor."""
         tz = self.scenario.tz
         with self.lock:
-            rows = [r for r in self.tables[ent.table] if self._visible(ent, r, q)]
+            table = self.tables[ent.table]  # kept in (updated_at, id) order
+            first = 0 if q.since is None else bisect.bisect_right(
+                table, q.since, key=lambda r: r.meta.updated_at)
+            rows = [r for r in table[first:] if self._visible(ent, r, q)]
             page = rows[q.offset: q.offset + q.limit]
             for r in page:
                 if r.meta.incident in self.faults_served:
