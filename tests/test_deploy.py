@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from perf_orchestration.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
 CONFIG = str(ROOT / "deploy" / "dagster.yaml")
@@ -42,13 +44,16 @@ def test_check_instance_reports_postgres_storage_and_the_run_queue(pg_instance_e
     ({"PERFFLOW_WAREHOUSE_URL": None}, "PERFFLOW_WAREHOUSE_URL is not set"),
 ])
 def test_a_wrong_or_missing_setting_is_one_line_naming_it(pg_instance_env, pg_url, change,
-                                                          named):
-    env = {**pg_instance_env, "PERFFLOW_WAREHOUSE_URL": pg_url, **change}
-    proc = _check(env)
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.count("\n") == 1, proc.stderr
-    assert named in proc.stderr
+                                                          named, monkeypatch, capsys):
+    """In process (the command's own error handling), to keep the six cases quick."""
+    for key, value in {**pg_instance_env, "PERFFLOW_WAREHOUSE_URL": pg_url, **change}.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    assert main(["check-instance", "--instance-config", CONFIG]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and named in err, err
 
 
 def test_demo_with_the_instance_config_but_no_settings_is_one_line(tmp_path):
