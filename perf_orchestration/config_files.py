@@ -1,7 +1,7 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
-A plant config folder holds named files (later: rules.yaml, goals.yaml, ...)
-and a scenarios/ folder; each is validated by its pydantic model.
+A plant config folder holds named files (line_metrics.yaml, rules.yaml, goals.yaml,
+calibration.yaml) and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from perf_orchestration.alertmanager.config import ROUTING_FILE, RoutingConfig, load_routing
 from perf_orchestration.configfile import ConfigError
+from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
 from perf_orchestration.line_config import load_line_config
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
@@ -22,6 +24,9 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
+    ROUTING_FILE: load_routing,
+    GOALS_FILE: load_goals,
+    CALIBRATION_FILE: load_calibration,
 }
 
 
@@ -29,6 +34,13 @@ def plant_rules(directory: str | Path | None = None) -> RuleSet:
     """The rules in force: the config folder's rules.yaml, or the bundled one."""
     path = config_dir(directory) / RULES_FILE
     return load_rules(path if path.exists() else None)
+
+
+def plant_routing(directory: str | Path | None = None) -> RoutingConfig:
+    """The notification routing in force: the config folder's routing.yaml, or the
+    bundled one."""
+    path = config_dir(directory) / ROUTING_FILE
+    return load_routing(path if path.exists() else None)
 
 
 def bundled_config_dir() -> Path:

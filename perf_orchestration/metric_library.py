@@ -142,6 +142,11 @@ METRICS: tuple[Metric, ...] = (
            "resolution_hours_total", "resolved_tickets", "lower", "hours",
            "Average hours from opening to resolution of the tickets resolved that day.",
            column="avg_resolution_hours"),
+    Metric("sales_follow_up_compliance", "plant", None, "sales_process_daily",
+           "on_time_advances", "advances", "higher", "ratio",
+           "Opportunity stage advances reached within the sales process's 120-minute "
+           "follow-up time, over all advances (CRM; per owner, channel and day).",
+           column="follow_up_compliance"),
 )
 
 METRICS_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -1,5 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, backtest, task, query and
-deployment checks (check-instance, roles).
+"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task,
+trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -51,6 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
+    tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
+    tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
+    tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
+    tr.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    tr.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
+
+    sil = sub.add_parser("silence", help="hold matching alert notifications for a while")
+    sil.add_argument("action", choices=["add", "list", "expire"])
+    sil.add_argument("silence_id", nargs="?", help="for expire: the silence id")
+    sil.add_argument("--match", action="append", default=[], metavar="LABEL=VALUE",
+                     help="labels: rule_id, team, line, device, subject, severity, domain, kind")
+    sil.add_argument("--for", dest="duration", help="duration: 90m, 2h, 1d")
+    sil.add_argument("--until", help="end, plant time (instead of --for)")
+    sil.add_argument("--start", help="start, plant time (default: now)")
+    sil.add_argument("--by", help="who silences")
+    sil.add_argument("--comment", help="why")
+    sil.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
+    ack = sub.add_parser("ack", help="acknowledge an alert (stops its escalation)")
+    ack.add_argument("episode_id", nargs="?", help="ops.alert_episodes.episode_id")
+    ack.add_argument("--by", help="who acknowledges (employee id)")
+    ack.add_argument("--link", help="the signed acknowledgement link of a notification")
+    ack.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
     task = sub.add_parser("task", help="list open tasks or mark one done")
     task.add_argument("action", choices=["list", "done"])
@@ -99,9 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+        if args.command == "silence":
+            from perf_orchestration.cli.silence import run_silence
+            return run_silence(args)
+        if args.command == "ack":
+            from perf_orchestration.cli.ack import run_ack
+            return run_ack(args.episode_id, args.by, args.link, args.warehouse)
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)
+        if args.command == "trace":
+            from perf_orchestration.cli.trace import run_trace
+            return run_trace(args.table, args.key, args.warehouse, args.config)
         if args.command == "check-instance":
             from perf_orchestration.cli.deploy import run_check_instance
             return run_check_instance(args.instance_config, args.warehouse)

@@ -153,6 +153,10 @@ class WebhookChannel:
     def close(self) -> None:
         self.session.close()
 
+    def check(self) -> None:
+        """Raise DeliveryError now if this channel could not sign a message later."""
+        self._require_secret()
+
     def _require_secret(self) -> str:
         if not self._secret or not self._secret.strip():
             raise DeliveryError(

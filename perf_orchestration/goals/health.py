@@ -1,0 +1,58 @@
+"""Goal health: red, yellow or green per team or person goal for its current period.
+
+Expected progress is where the goal should be by now: its target for a rate (a rate
+should sit at target at every moment of the period), the target times the elapsed share
+of the period for a cumulative metric (a count or an amount grows through the period).
+progress_ratio is the attainment of the actual value against that expectation; below
+the config's `yellow_below` it is yellow, below `red_below` red. No data is no colour.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from perf_orchestration.goals.periods import as_datetime
+from perf_orchestration.goals.scores import attainment
+from perf_orchestration.goals.tables import goal_scores
+from perf_orchestration.goals.tree import GoalTree
+
+HEALTH_SUBJECTS = ("team", "person")
+
+
+def current_scores(engine: sa.Engine) -> dict[str, dict]:
+    """Each goal's score row of its latest period."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(goal_scores)).mappings().all()
+    latest: dict[str, dict] = {}
+    for r in rows:
+        start = as_datetime(r["period_start"])
+        if r["goal_id"] not in latest or start > as_datetime(latest[r["goal_id"]]["period_start"]):
+            latest[r["goal_id"]] = dict(r)
+    return latest
+
+
+def health_rows(engine: sa.Engine, tree: GoalTree, run_id: str) -> list[dict]:
+    bands = tree.file.health
+    latest = current_scores(engine)
+    out = []
+    for goal in tree.goals:
+        src = goal.source
+        if src is None or src.subject_kind not in HEALTH_SUBJECTS or goal.id not in latest:
+            continue
+        r = latest[goal.id]
+        start, end = as_datetime(r["period_start"]), as_datetime(r["period_end"])
+        until = as_datetime(r["data_until"]) if r["data_until"] is not None else start
+        elapsed = min(1.0, max(0.0, (until - start) / (end - start)))
+        expected = src.target if src.definition.denominator else src.target * elapsed
+        ratio = attainment(r["actual"], expected, src.direction) if expected or \
+            src.direction == "lower" else (1.0 if r["actual"] is not None else None)
+        out.append({
+            "goal_id": goal.id, "period": r["period"], "template": r["template"],
+            "subject": src.subject + (f"/{src.channel}" if src.channel else ""),
+            "metric": src.metric, "elapsed_share": elapsed,
+            "expected_progress": expected, "actual_progress": r["actual"],
+            "progress_ratio": ratio, "status": bands.status(ratio),
+            "yellow_below": bands.yellow_below, "red_below": bands.red_below,
+            "config_version": tree.version, "run_id": run_id,
+        })
+    return out

@@ -1,0 +1,72 @@
+"""Which raw source records stand behind each metric, for the drill-down of `perfflow trace`.
+
+Per metric: the raw table its numerator and denominator are counted from, an optional
+scope (the process parameter of a process metric) and what a "bad" record is (a failed
+inspection, a missed check) so an auditor sees the records that pulled a number down
+first. The SQL fragments are constants of this table, never user input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perf_orchestration.entities import ENTITIES_BY_TABLE
+
+
+@dataclass(frozen=True)
+class SourceRecords:
+    table: str
+    scope: str | None = None
+    bad: str | None = None
+    bad_label: str = "bad"
+
+
+_PRODUCTION = SourceRecords("mes_production", bad="good_count < total_count",
+                            bad_label="with units not good first time")
+METRIC_SOURCES: dict[str, SourceRecords] = {
+    **dict.fromkeys(("availability", "performance", "quality_ratio", "oee", "first_pass_yield",
+                     "rework_ratio", "scrap_ratio", "downtime_rate", "output_per_head"),
+                    _PRODUCTION),
+    "first_article_pass_rate": SourceRecords("mes_first_article_inspections",
+                                             bad="result = 'fail'", bad_label="failed"),
+    "equipment_check_completion": SourceRecords("mes_equipment_checks", bad="status = 'missed'",
+                                                bad_label="missed"),
+    "changeover_deviation": SourceRecords("mes_changeovers",
+                                          bad="actual_minutes > standard_minutes",
+                                          bad_label="over standard"),
+    "setup_ratio": SourceRecords("mes_changeovers"),
+    **dict.fromkeys(("mtbf_minutes", "mttr_minutes", "device_failures"),
+                    SourceRecords("mes_equipment_events", bad="event_type = 'failure'",
+                                  bad_label="failures")),
+    "weld_strength_cv": SourceRecords("mes_process_measurements",
+                                      scope="parameter = 'weld_strength_kn'"),
+    **dict.fromkeys(("voc_over_limit_frequency", "voc_over_limit_share"),
+                    SourceRecords("mes_process_measurements", scope="parameter = 'voc_mg_m3'",
+                                  bad="value > upper_limit", bad_label="over limit")),
+    **dict.fromkeys(("work_order_closure_hours", "open_work_orders"),
+                    SourceRecords("erp_work_orders", bad="status <> 'closed'",
+                                  bad_label="open")),
+    "stage_conversion": SourceRecords("crm_opportunities"),
+    "renewal_amount": SourceRecords("crm_renewals", scope="status = 'won'"),
+    "ticket_resolution_hours": SourceRecords("crm_service_tickets"),
+    "sales_follow_up_compliance": SourceRecords("crm_opportunities"),
+}
+
+
+def subject_filter(table: str, kind: str) -> str | None:
+    """SQL restricting raw `table` to a subject bound as :subject (None: whole plant)."""
+    columns = ENTITIES_BY_TABLE[table].column_names
+    if kind == "plant":
+        return None
+    if "team_id" in columns:
+        if kind == "team":
+            return "r.team_id = :subject"
+        if kind == "line":
+            return "r.team_id in (select team_id from raw.hr_teams where line_id = :subject)"
+    if "owner_id" in columns:
+        if kind == "person":
+            return "r.owner_id = :subject"
+        if kind == "team":
+            return ("r.owner_id in (select employee_id from raw.hr_employees "
+                    "where team_id = :subject)")
+    return None
