@@ -1,6 +1,7 @@
 """One guarded ingestion asset per source entity, built from the entity table."""
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import Field
 
 from assets.partitions import hourly_partitions
@@ -92,6 +93,12 @@ def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
         except SourceCallError as exc:
             raise dg.Failure(description=str(exc),
                              metadata={"system": exc.system, "endpoint": exc.endpoint}) from None
+        except sa.exc.OperationalError as exc:  # the server went away or restarted
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise dg.Failure(
+                description=f"warehouse {context.resources.warehouse.display_url} lost the "
+                f"connection while landing raw.{entity.table}: {reason}. The landing is one "
+                "transaction, so nothing of this run was kept; re-run the partitions.") from None
         missing = result.outcome.missing_columns
         context.log.info(
             f"{entity.path}: {len(result.partitions)} partition(s), fetched "

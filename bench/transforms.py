@@ -100,17 +100,19 @@ def floor(engine, start, end) -> float:
     return time.perf_counter() - t
 
 
-def bench(label: str, url: str) -> None:
+def bench(label: str, url: str, history: tuple[int, ...] = (1, 10, 30)) -> dict:
+    """Per-hour and backfill figures on one warehouse, printed and returned."""
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
     project = load_project(ROOT / "dbt_like_sql")
     scenario = load_scenario()
     land_base_day(engine)
     start = scenario.start
+    out: dict = {"warehouse": label, "per_hour": []}
     print(f"\n{label}")
     print(f"{'history':>8} {'1 hour, all models':>20} {'floor (raw aggregate)':>22}")
     have = 1
-    for days in (1, 10, 30):
+    for days in history:
         if days > have:
             copy_days(engine, have, days - 1)
             have = days
@@ -121,15 +123,43 @@ def bench(label: str, url: str) -> None:
         run_window(engine, project, start, start + timedelta(days=days))  # history in marts
         seconds, _ = run_window(engine, project, hour, hour + timedelta(hours=1))
         base = floor(engine, hour, hour + timedelta(hours=1))
+        out["per_hour"].append({"history_days": days, "seconds": round(seconds, 4),
+                                "floor_seconds": round(base, 4)})
         print(f"{days:>6} d {seconds:>18.2f} s {base:>20.3f} s")
-    end = start + timedelta(days=30)
+    end = start + timedelta(days=have)
     with engine.connect() as conn:
         raw_rows = sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
                        for t in RAW_TABLES.values())
     seconds, rows = run_window(engine, project, start, end)
-    print(f"30-day backfill, one run: {seconds:.1f} s, {rows:,} model rows written, "
-          f"{raw_rows / seconds:,.0f} raw rows/s; floor {floor(engine, start, end):.2f} s")
+    base = floor(engine, start, end)
+    out["backfill"] = {"days": have, "seconds": round(seconds, 3), "model_rows": rows,
+                       "raw_rows": raw_rows, "raw_rows_per_s": round(raw_rows / seconds),
+                       "floor_seconds": round(base, 4)}
+    print(f"{have}-day backfill, one run: {seconds:.1f} s, {rows:,} model rows written, "
+          f"{raw_rows / seconds:,.0f} raw rows/s; floor {base:.2f} s")
     engine.dispose()
+    return out
+
+
+def scratch_pg_database(admin_url: str):
+    """A context manager yielding the URL of a new PostgreSQL database, dropped after."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _scratch():
+        name = f"perfflow_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(make_engine(admin_url).url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'create database "{name}"'))
+        try:
+            yield make_engine(admin_url).url.set(database=name).render_as_string(
+                hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+            admin.dispose()
+
+    return _scratch()
 
 
 def main() -> None:
@@ -140,16 +170,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench("SQLite (embedded)", embedded_url(tmp))
     if args.pg:
-        name = f"perfflow_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(make_engine(args.pg).url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"'))
-        try:
-            bench("PostgreSQL", make_engine(args.pg).url.set(database=name)
-                  .render_as_string(hide_password=False))
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        with scratch_pg_database(args.pg) as url:
+            bench("PostgreSQL", url)
 
 
 if __name__ == "__main__":

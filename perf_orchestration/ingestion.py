@@ -12,13 +12,12 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.entities import Entity
-from perf_orchestration.quality import ValidationOutcome, validate_records
 from perf_orchestration.source_client import CallStats, SourceClient
 from perf_orchestration.tables import (
     RAW_TABLES,
@@ -26,6 +25,11 @@ from perf_orchestration.tables import (
     ingestion_log,
     quarantine,
 )
+
+if TYPE_CHECKING:  # pandas and the quality package load on the first ingestion, not with
+    import pandas as pd  # the code location (they are a second of its start-up)
+
+    from perf_orchestration.quality import ValidationOutcome
 
 LATE_AFTER = timedelta(hours=1)
 DEFAULT_BAD_SHARE_LIMIT = 0.05
@@ -95,6 +99,8 @@ def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[W
         records.extend(fetched.items)
         owners.extend([key] * len(fetched.items))
 
+    from perf_orchestration.quality import validate_records
+
     outcome = validate_records(entity, records)
     landed_rows = _landed_rows(entity, outcome.landed, owners, run_id, now)
     _count_landed(entity, outcome.landed, owners, counts)
@@ -117,6 +123,8 @@ def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[W
 
 def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],
                   counts: dict[str, PartitionCounts]) -> None:
+    import pandas as pd
+
     if landed.empty:
         return
     keys = pd.Series([owners[p] for p in landed["_position"]], index=landed.index)
@@ -132,6 +140,8 @@ def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],
 
 
 def _python_value(value: object) -> object:
+    import pandas as pd
+
     if value is None or (not isinstance(value, str | bytes) and pd.isna(value)):
         return None
     if isinstance(value, pd.Timestamp):

@@ -87,8 +87,12 @@ def ensure_schemas(engine: Engine, metadata: sa.MetaData) -> None:
     try:
         with engine.begin() as conn:
             if not is_sqlite(engine):
+                # only the missing ones: CREATE SCHEMA needs the CREATE privilege on the
+                # database even when the schema exists, which the pipeline role lacks
+                have = set(sa.inspect(conn).get_schema_names())
                 for schema in SCHEMAS:
-                    conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+                    if schema not in have:
+                        conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
             metadata.create_all(conn)
             _add_missing_columns(conn, metadata)
     except sa.exc.OperationalError as exc:

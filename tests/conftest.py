@@ -71,3 +71,21 @@ def warehouse_url(request, tmp_path):
     if request.param == "sqlite":
         return embedded_url(tmp_path / "warehouse")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def pg_instance_env(pg_database):
+    """Environment for deploy/dagster.yaml: a Dagster instance database of its own."""
+    url = sa.make_url(pg_database)
+    name = f"{url.database}_dagster"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield {"PERFFLOW_DAGSTER_PG_HOST": url.host or "127.0.0.1",
+           "PERFFLOW_DAGSTER_PG_PORT": str(url.port or 5432),
+           "PERFFLOW_DAGSTER_PG_DB": name,
+           "PERFFLOW_DAGSTER_PG_USER": url.username or "postgres",
+           "PERFFLOW_DAGSTER_PG_PASSWORD": url.password or ""}
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

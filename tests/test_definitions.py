@@ -55,9 +55,10 @@ def test_dagster_definitions_validate_passes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_loading_definitions_does_not_import_great_expectations():
+def test_loading_definitions_does_not_import_great_expectations_or_pandas():
+    """The code location loads in every run process and sensor tick: no heavy imports."""
     code = ("import sys, perf_orchestration.definitions; "
-            "print('great_expectations' in sys.modules)")
+            "print('great_expectations' in sys.modules, 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
 
 
-def _run(*args, timeout=300):
+def _run(*args, timeout=300, env=None):
     return subprocess.run([PERFFLOW, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+                          cwd=ROOT, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +57,21 @@ def test_demo_reports_the_day_s_team_metrics_with_the_painting_dip(demo_dir):
     assert all(0 < r["oee"] < 1 for r in teams.values())
 
 
-def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, tmp_path):
-    proc = _run("demo", "--out", str(tmp_path / "pg"), "--warehouse", pg_url, "--quiet")
+def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, pg_instance_env, tmp_path):
+    """The production deployment end to end: PostgreSQL instance storage (deploy/dagster.yaml)
+    and a PostgreSQL warehouse, with the same numbers as the embedded default."""
+    proc = _run("demo", "--out", str(tmp_path / "pg"), "--warehouse", pg_url, "--quiet",
+                "--instance-config", str(ROOT / "deploy" / "dagster.yaml"), env=pg_instance_env)
     assert proc.returncode == 0, proc.stderr
+    instance_db = sa.make_url(pg_url).set(database=pg_instance_env["PERFFLOW_DAGSTER_PG_DB"])
+    engine = sa.create_engine(instance_db)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("select pipeline_name, status from runs")).all()
+        events = conn.execute(sa.text("select count(*) from event_logs")).scalar()
+    engine.dispose()
+    assert {"roster_job", "perf_flow_job", "alert_actions_job"} <= {name for name, _ in runs}
+    assert {status for _, status in runs} == {"SUCCESS"}
+    assert events > 1000
     pg = json.loads((tmp_path / "pg" / "summary.json").read_text())
     lite = json.loads((demo_dir / "summary.json").read_text())
     assert pg["warehouse"].startswith("postgresql")

@@ -1,5 +1,5 @@
 """The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task,
-trace and query.
+trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from perf_orchestration.configfile import ConfigError
+from perf_orchestration.deploy import SettingError
 from perf_orchestration.warehouse import WarehouseError
 
 
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", help="scenario YAML (default: the bundled default)")
     demo.add_argument("--warehouse", help="warehouse URL (default: embedded SQLite under --out)")
     demo.add_argument("--quiet", action="store_true", help="print only the final summary line")
+    demo.add_argument("--instance-config", metavar="FILE",
+                      help="Dagster instance YAML, e.g. deploy/dagster.yaml for PostgreSQL "
+                      "storage (default: embedded SQLite under --out)")
 
     sim = sub.add_parser("simulate", help="serve the plant simulator over HTTP")
     sim.add_argument("--port", type=int, default=8765)
@@ -76,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
     task.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    ci = sub.add_parser("check-instance", help="check that the Dagster instance and the "
+                        "warehouse are reachable with the configured settings")
+    ci.add_argument("--instance-config", metavar="FILE",
+                    help="instance YAML (default: $DAGSTER_HOME/dagster.yaml)")
+    ci.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL)")
+
+    roles = sub.add_parser("roles", help="least-privilege roles of a PostgreSQL warehouse")
+    roles_sub = roles.add_subparsers(dest="roles_command", required=True)
+    ra = roles_sub.add_parser("apply", help="create or update the pipeline, HR and auditor "
+                              "roles and their grants (idempotent)")
+    ra.add_argument("--warehouse", help="warehouse URL of an owner or superuser login "
+                    "(default: $PERFFLOW_WAREHOUSE_URL)")
+    ra.add_argument("--prefix", default="perfflow",
+                    help="role names are PREFIX_pipeline, PREFIX_hr, PREFIX_auditor")
+    ra.add_argument("--file", help="roles SQL (default: deploy/roles.sql)")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -88,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             from perf_orchestration.cli.demo import run_demo
-            return run_demo(args.out, args.scenario, args.warehouse, quiet=args.quiet)
+            return run_demo(args.out, args.scenario, args.warehouse, quiet=args.quiet,
+                            instance_config=args.instance_config)
         if args.command == "simulate":
             from perf_orchestration.cli.simulate import run_simulate
             return run_simulate(args.host, args.port, args.scenario, args.token)
@@ -113,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "trace":
             from perf_orchestration.cli.trace import run_trace
             return run_trace(args.table, args.key, args.warehouse, args.config)
+        if args.command == "check-instance":
+            from perf_orchestration.cli.deploy import run_check_instance
+            return run_check_instance(args.instance_config, args.warehouse)
+        if args.command == "roles":
+            from perf_orchestration.cli.deploy import run_roles_apply
+            return run_roles_apply(args.warehouse, args.prefix, args.file)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)
@@ -120,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.problems:
             print(line, file=sys.stderr)
         return 1
-    except WarehouseError as err:
+    except (WarehouseError, SettingError) as err:
         print(f"perfflow {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

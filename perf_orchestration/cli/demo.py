@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from perf_orchestration.cli.deploy import open_instance, prepare_home
 from perf_orchestration.cli.summary import build_summary, write_report
 from perf_orchestration.entities import SYSTEMS
 from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
@@ -29,6 +30,7 @@ from perf_orchestration.warehouse import embedded_url, make_engine, redacted
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+EMBEDDED_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 
 
 class _Progress:
@@ -210,7 +212,7 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
 
 
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
-             quiet: bool = False) -> int:
+             quiet: bool = False, instance_config: str | None = None) -> int:
     progress = _Progress(quiet)
     stages: dict[str, float] = {}
     scenario = load_scenario(scenario_path)
@@ -218,8 +220,11 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     home = out_dir / "dagster_home"
     home.mkdir(exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    if instance_config:  # a missing variable or an unreachable server fails here, in one line
+        for line in prepare_home(Path(instance_config).resolve(), home):
+            progress(line)
+    else:
+        (home / "dagster.yaml").write_text(EMBEDDED_INSTANCE_YAML)
     url = warehouse or embedded_url(out_dir / "warehouse")
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
@@ -250,7 +255,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     try:
         from perf_orchestration.definitions import defs
 
-        instance = dg.DagsterInstance.from_config(str(home))
+        instance = open_instance(home, pooled=True)
         logger = _progress_logger(progress)
         results = []
         for job_name, tags, label in (
