@@ -69,7 +69,8 @@ def latency(breaches: int, spacing: float) -> dict:
     from perf_orchestration.delivery import WebhookChannel
     from perf_orchestration.delivery.base import Message
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # the daemon's last writes may race the clean-up of its folder
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         config = Path(tmp) / "config"
         config.mkdir()
         (config / "rules.yaml").write_text(RULES_YAML)
@@ -90,9 +91,10 @@ def latency(breaches: int, spacing: float) -> dict:
             got: dict[str, datetime] = {}
             while time.monotonic() < deadline and len(got) < breaches:
                 for item in stack.webhook.unique():
-                    episode = str(item["json"].get("data", {}).get("episode_id", ""))
+                    alerts = item["json"].get("data", {}).get("alerts", [])
+                    episodes = [str(a.get("episode_id", "")) for a in alerts]
                     for event_id in sent:
-                        if episode.endswith(event_id):
+                        if any(e.endswith(event_id) for e in episodes):
                             got.setdefault(event_id, item["received_at"])
                 time.sleep(0.2)
             secs = [(got[e] - sent[e]).total_seconds() for e in sent if e in got]
