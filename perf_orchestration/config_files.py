@@ -15,6 +15,7 @@ from perf_orchestration.configfile import ConfigError
 from perf_orchestration.line_config import load_line_config
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
+from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 
@@ -22,6 +23,7 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
+    WORKBOOKS_FILE: load_workbook_config,
 }
 
 
@@ -29,6 +31,12 @@ def plant_rules(directory: str | Path | None = None) -> RuleSet:
     """The rules in force: the config folder's rules.yaml, or the bundled one."""
     path = config_dir(directory) / RULES_FILE
     return load_rules(path if path.exists() else None)
+
+
+def plant_workbooks(directory: str | Path | None = None):
+    """The workbook kinds in force: the config folder's workbooks.yaml, or the bundled one."""
+    path = config_dir(directory) / WORKBOOKS_FILE
+    return load_workbook_config(path if path.exists() else None)
 
 
 def bundled_config_dir() -> Path:
