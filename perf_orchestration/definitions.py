@@ -4,10 +4,13 @@ import dagster as dg
 
 from assets import alerts, ingestion, sql_models
 from jobs import actions, flow
+from jobs import workbooks as workbook_jobs
 from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
+from resources.workbooks import IntakeFolderResource
 from sensors import episodes
+from sensors import workbooks as workbook_sensors
 
 defs = dg.Definitions.merge(
     ingestion.defs,
@@ -16,10 +19,13 @@ defs = dg.Definitions.merge(
     flow.defs,
     actions.defs,
     episodes.defs,
+    workbook_jobs.defs,
+    workbook_sensors.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),
             "delivery": delivery_resource(),
+            "intake_folder": IntakeFolderResource(),
             **source_resources(),
         }
     ),

@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, simulate, validate, query and backtest.
+"""The `perfflow` command: demo, simulate, validate, intake, query and backtest.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", required=True, help="plant time (exclusive)")
     bt.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    intake = sub.add_parser("intake", help="consolidate a folder of department workbooks once")
+    intake.add_argument("dir", help="folder of .xlsx workbooks (sub-folders included)")
+    intake.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    intake.add_argument("--config", help="config folder with workbooks.yaml "
+                        "(default: $PERFFLOW_CONFIG_DIR or bundled)")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -61,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             from perf_orchestration.cli.backtest import run_backtest
             return run_backtest(args.rules, args.start, args.end, args.warehouse)
+        if args.command == "intake":
+            from perf_orchestration.cli.intake import run_intake
+            return run_intake(args.dir, args.warehouse, args.config)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)

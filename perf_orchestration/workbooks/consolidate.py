@@ -58,6 +58,9 @@ class FileResult:
                 f"{self.sheets_read}, rows landed {self.rows_landed}, quarantined "
                 f"{self.rows_quarantined}, total check {self.total_check}")
         detail = self.reason if self.status != "landed" else None
+        if detail:
+            detail = detail.removeprefix(f"{Path(self.path).name}: ").removeprefix(
+                f"{Path(self.path).name}, ")
         return text + (f": {detail}" if detail else "")
 
 
