@@ -25,6 +25,7 @@ from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZO
 from perf_orchestration.scenario import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.warehouse import embedded_url, make_engine, redacted
+from perf_orchestration.workbooks.generate import demo_folder
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -75,10 +76,10 @@ def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
     return progress_logger
 
 
-def _run_action_sensor(defs, instance, logger, progress) -> list:
-    """One tick of the actions sensor, as the daemon would run it, and its runs in process."""
-    sensor = defs.resolve_sensor_def("alert_episode_sensor")
-    cursor_key = "demo_alert_episode_sensor_cursor"
+def _run_sensor(defs, instance, logger, progress, sensor_name: str, job_name: str) -> list:
+    """One tick of a sensor, as the daemon would run it, and its runs in process."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    cursor_key = f"demo_{sensor_name}_cursor"
     cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                  resources=dict(defs.resources or {})) as ctx:
@@ -86,15 +87,15 @@ def _run_action_sensor(defs, instance, logger, progress) -> list:
     if tick.cursor:
         instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
     if not tick.run_requests:
-        progress(f"actions sensor: {tick.skip_message or 'nothing to do'}")
+        progress(f"{sensor_name}: {tick.skip_message or 'nothing to do'}")
         return []
-    job = defs.resolve_job_def("alert_actions_job").with_logger_defs({"console": logger})
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": logger})
     results = []
     for request in tick.run_requests:
         if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
-            progress(f"actions sensor: {request.run_key} already ran (run key), skipped")
+            progress(f"{sensor_name}: {request.run_key} already ran (run key), skipped")
             continue
-        progress(f"actions sensor: launching alert_actions_job for {request.run_key}")
+        progress(f"{sensor_name}: launching {job_name} for {request.run_key[:60]}")
         results.append(job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={**request.run_config, "loggers": {"console": {}}},
@@ -114,6 +115,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     url = warehouse or embedded_url(out_dir / "warehouse")
+    intake_dir = out_dir / "intake"
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
     progress(f"scenario {scenario.name!r}: {count} hourly partitions {first} .. {last}")
@@ -134,7 +136,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     progress(f"team chat webhook receiver on {webhook.url}, mail server on port {smtp.port}")
     env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
            "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
-           "PERFFLOW_SMTP_PORT": str(smtp.port)}
+           "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir)}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -161,12 +163,19 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                      f"(run {result.run_id[:8]})")
             results.append(result)
         t = time.perf_counter()
-        results += _run_action_sensor(defs, instance, logger, progress)
+        results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor",
+                               "alert_actions_job")
         stages["actions_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        dropped = demo_folder(intake_dir, scenario)
+        progress(f"{len(dropped)} department workbooks dropped into {intake_dir}")
+        results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor",
+                               "workbook_intake_job")
+        stages["workbooks_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),
-            results=results, simulator_stats=server.stats(), engine_url=url,
+            results=results, simulator_stats=server.stats(), engine_url=url, intake_dir=intake_dir,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )

@@ -12,6 +12,7 @@ from perf_orchestration.ingestion import latest_partition_counts
 from perf_orchestration.response import percentile
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.warehouse import make_engine
+from perf_orchestration.workbooks.report import intake_summary
 
 ROW_FIELDS = ("fetched", "landed", "quarantined", "duplicates", "late")
 
@@ -43,7 +44,8 @@ def _asset_events(results: list[dg.ExecuteInProcessResult]):
 
 def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[str, str, int],
                   results: list[dg.ExecuteInProcessResult], simulator_stats: dict,
-                  engine_url: str, receivers: dict | None = None) -> dict:
+                  engine_url: str, receivers: dict | None = None,
+                  intake_dir: Path | None = None) -> dict:
     """Everything summary.json promises, keys of later capabilities present but empty."""
     first, last, count = partitions
     materialized, checks, failures = _asset_events(results)
@@ -65,6 +67,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         reasons = _quarantine_reasons(engine)
         team_days = _team_days(engine, scenario)
         alerts = alert_summary(engine)
+        workbooks = intake_summary(engine, intake_dir) if intake_dir else {}
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -95,6 +98,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "response_basis": alerts["response_basis"],
         "auto_triggered_ratio": alerts["auto_triggered_ratio"],
         "receivers": _receiver_counts(receivers or {}),
+        "workbooks": workbooks,
     }
 
 
@@ -257,6 +261,15 @@ def write_report(path: Path, summary: dict) -> None:
             for act in a["actions"]:
                 lines.append(f"  - {act['kind']} {act['action']} -> {act['recipient']} "
                              f"({act['role']}) by {act['channel']}: {act['status']}")
+    if summary.get("workbooks"):
+        wb = summary["workbooks"]
+        lines += ["", "## Department workbooks (intake folder)", "",
+                  f"{wb['files']} files, {wb['sheets']} sheets read, rows landed "
+                  f"{wb['rows_landed']}, quarantined {wb['rows_quarantined']}; total checks "
+                  f"{wb['total_checks']}", ""]
+        lines += [f"- {f['file']}: {f['status']}, rows landed {f['rows_landed']}, quarantined "
+                  f"{f['rows_quarantined']}, total check {f['total_check']}"
+                  + (f" ({f['reason']})" if f["reason"] else "") for f in wb["by_file"]]
     if summary["step_failures"]:
         lines += ["", "## Failed steps", ""]
         lines += [f"- {f['step']}: {f['error']}" for f in summary["step_failures"]]

@@ -205,19 +205,29 @@ def encrypted_file(path: Path) -> Path:
 
 
 def demo_folder(directory: Path, scenario: Scenario) -> list[Path]:
-    """The demo's drop: two clean reports, one with bad rows and a wrong grand total, one
-    corrupt file and one password-protected file."""
+    """The demo's drop: a clean report, one with bad rows and a wrong grand total, a sales
+    report with bad rows, a corrupt file and a password-protected one.
+
+    Files already there are left alone: xlsx files carry their save time, so writing them
+    again would make new content (and a new intake) out of the same data.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    files = [
-        production_workbook(directory / "生产质量月报_Body-Shop_2026-11.xlsx", scenario,
-                            days=14, workshop="Body Shop"),
-        production_workbook(directory / "生产质量月报_Assembly-Hall_2026-11.xlsx", scenario,
-                            days=14, seed=1, mess=Mess(bad_rows=3, total_off=120),
-                            workshop="Assembly Hall"),
-        sales_workbook(directory / "销售周报_2026-W45.xlsx", scenario, weeks=2,
-                       mess=Mess(bad_rows=2)),
-    ]
-    corrupt = directory / "质量月报_Paint-Shop_2026-11.xlsx"
-    corrupt.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
-    return files + [corrupt, encrypted_file(directory / "销售周报_2026-W46_加密.xlsx")]
+    makers = {
+        "生产质量月报_Body-Shop_2026-11.xlsx": lambda p: production_workbook(
+            p, scenario, days=14, workshop="Body Shop"),
+        "生产质量月报_Assembly-Hall_2026-11.xlsx": lambda p: production_workbook(
+            p, scenario, days=14, seed=1, mess=Mess(bad_rows=3, total_off=120),
+            workshop="Assembly Hall"),
+        "销售周报_2026-W45.xlsx": lambda p: sales_workbook(
+            p, scenario, weeks=2, mess=Mess(bad_rows=2)),
+        "质量月报_Paint-Shop_2026-11.xlsx": lambda p: p.write_bytes(b"PK\x03\x04" + bytes(64)),
+        "销售周报_2026-W46_加密.xlsx": encrypted_file,
+    }
+    paths = []
+    for name, make in makers.items():
+        path = directory / name
+        if not path.exists():
+            make(path)
+        paths.append(path)
+    return paths
