@@ -1,6 +1,6 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
-A plant config folder holds named files (later: rules.yaml, goals.yaml, ...)
+A plant config folder holds named files (line_metrics.yaml, rules.yaml, workbooks.yaml, ...)
 and a scenarios/ folder; each is validated by its pydantic model.
 """
 
