@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import resource
 import sys
@@ -96,8 +97,10 @@ def main() -> None:
     sheets = sum(r.sheets_read for r in results)
     checks = {s: sum(r.total_check == s for r in results) for s in ("ok", "mismatch")}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"machine: {platform.machine()}, {platform.python_version()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}, "
+          f"{len(os.sched_getaffinity(0))} cores; load average at the end {load} "
+          "(other work on the machine slows every figure alike)")
     print(f"workbooks: {len(paths)} files x {args.sheets} sheets (+ a summary sheet each), "
           f"{size:.1f} MiB, {cells:,} cells, {rows:,} data rows; generated in {generated:.1f} s")
     print(f"great expectations import + context (once per process): {gx:.2f} s")

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from perf_orchestration.quality import validate_records
 from perf_orchestration.tables import file_intake, quarantine
 from perf_orchestration.workbooks.config import WorkbookConfig
-from perf_orchestration.workbooks.intake import OpenedFile, open_file
+from perf_orchestration.workbooks.intake import OpenedFile, open_files
 from perf_orchestration.workbooks.tables import SYSTEM, ensure_tables, kind_entity
 from perf_orchestration.workbooks.totals import check_totals, total_summary
 
@@ -76,7 +76,7 @@ def consolidate(engine: Engine, paths: list[Path], config: WorkbookConfig, run_i
     """Intake every file of `paths`; one file's problem never stops the others."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     tables = ensure_tables(engine, config)
-    opened = [open_file(Path(p), config) for p in paths]
+    opened = open_files([Path(p) for p in paths], config)
     plans = [_plan_for(f, run_id, now) for f in opened]
     _judge_rows(config, opened, plans, run_id, now)
     for f, plan in zip(opened, plans, strict=True):

@@ -81,7 +81,7 @@ def _production_sheet(wb: Workbook, rng: random.Random, title: str, heading: str
             row = [_date_cell(rng, day), shift, _number_cell(rng, output), defects,
                    rng.randint(0, defects), _number_cell(rng, checked), passed]
             if d * 2 + s in bad_rows:
-                row[rng.choice((2, 6))] = rng.choice(("n/a", "待补", -5, checked + 3))
+                row[rng.choice((2, 6))] = rng.choice(("n/a", "待补", -5))
             else:
                 for i, v in enumerate((output, defects, checked, passed)):
                     sums[i] += v

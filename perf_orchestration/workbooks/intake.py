@@ -9,6 +9,9 @@ others.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from perf_orchestration.workbooks.config import WorkbookConfig
 from perf_orchestration.workbooks.read import UnreadableWorkbook, WorkbookRead, load, read_workbook
 
 OWNER_PREFIX = "~$"
+PARALLEL_FROM_FILES = 4  # below this, worker start-up costs more than it saves
 
 
 @dataclass
@@ -81,3 +85,18 @@ def open_file(path: Path, config: WorkbookConfig) -> OpenedFile:
             record["file_hash"] = digest
             record["source_file"] = str(path)
     return OpenedFile(path, digest, "read", read=read)
+
+
+def open_files(paths: list[Path], config: WorkbookConfig) -> list[OpenedFile]:
+    """open_file for each path, spread over the machine's cores when there are several files.
+
+    Reading a workbook is CPU-bound Python (openpyxl parses the XML), so processes, not
+    threads; they are forked, so the workers start without importing anything again.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if len(paths) < PARALLEL_FROM_FILES or cores < 2 \
+            or "fork" not in multiprocessing.get_all_start_methods():
+        return [open_file(p, config) for p in paths]
+    with ProcessPoolExecutor(max_workers=min(cores, 8),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(open_file, paths, [config] * len(paths)))

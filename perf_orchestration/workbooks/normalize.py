@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from openpyxl.utils.datetime import from_excel
@@ -82,9 +83,24 @@ def _date(value: Any, formats: list[str]) -> Any:
     return value
 
 
+_MARKER_NOISE = re.compile(r"[\s:()\[\]]+")
+_MARKER_KINDS = (("grand_total", "grand_total"), ("subtotal", "subtotal"), ("total", "total"),
+                 ("notes", "note"))
+
+
 def _marker_text(value: str) -> str:
-    text = unicodedata.normalize("NFKC", value).lower()
-    return re.sub(r"[\s:：()（）\[\]]+", " ", text).strip()
+    return _MARKER_NOISE.sub(" ", unicodedata.normalize("NFKC", value).lower()).strip()
+
+
+def _marker_words(markers: RowMarkers) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return _normalized_words(tuple(tuple(getattr(markers, name)) for name, _ in _MARKER_KINDS))
+
+
+@cache
+def _normalized_words(words: tuple[tuple[str, ...], ...]
+                      ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((label, tuple(_marker_text(w) for w in group))
+                 for (_, label), group in zip(_MARKER_KINDS, words, strict=True))
 
 
 def row_marker(cells: tuple, markers: RowMarkers) -> str | None:
@@ -94,10 +110,12 @@ def row_marker(cells: tuple, markers: RowMarkers) -> str | None:
     "本月合计", "Total"); grand totals are looked for first, then subtotals, because
     "subtotal" and "grand total" both contain "total".
     """
-    texts = [_marker_text(c) for c in cells if isinstance(c, str) and c.strip()]
-    for name in ("grand_total", "subtotal", "total", "notes"):
-        words = [w.lower() for w in getattr(markers, name)]
+    texts = [_marker_text(c) for c in cells if isinstance(c, str) and not c.isdigit()]
+    texts = [t for t in texts if t]
+    if not texts:
+        return None
+    for label, words in _marker_words(markers):
         for text in texts:
-            if any(text == w or text.startswith(w) or text.endswith(w) for w in words):
-                return "note" if name == "notes" else name
+            if text.startswith(words) or text.endswith(words):
+                return label
     return None
