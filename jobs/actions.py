@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from perf_orchestration.alert_store import ActionRequest
 from perf_orchestration.alerts import run_episode_actions
 from perf_orchestration.config_files import plant_rules
 from perf_orchestration.response import refresh_response_times
@@ -41,6 +42,15 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
         "with the episode as run key).")
 def alert_actions_job():
     deliver_episode_actions()
+
+
+def episode_run_request(request: ActionRequest) -> dg.RunRequest:
+    """The run of one episode and kind, keyed so that a repeated tick launches it once."""
+    return dg.RunRequest(
+        run_key=request.run_key,
+        run_config={"ops": {"deliver_episode_actions": {
+            "config": {"episode_id": request.episode_id, "kind": request.kind}}}},
+        tags={"episode_id": request.episode_id, "kind": request.kind})
 
 
 defs = dg.Definitions(jobs=[alert_actions_job])

@@ -10,8 +10,6 @@ fired is picked up by the actions sensor, which launches one action run per epis
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,117 +23,35 @@ from perf_orchestration.actions import (
     plan_actions,
     utcnow,
 )
-from perf_orchestration.checklist import build_checklist
-from perf_orchestration.observations import team_hour_observations
-from perf_orchestration.plant_calendar import calendar_row
-from perf_orchestration.rules import (
-    FIRING,
-    PENDING,
-    RESOLVED,
-    Event,
-    Observation,
-    Rule,
-    RuleSet,
-    SubjectState,
-    evaluate_events,
-    evaluate_subjects,
+from perf_orchestration.alert_store import (
+    FIRED,
+    RULES_ASSET,
+    EvaluationResult,
+    fired_episode_ids,
+    record_event_firings,
+    record_metric_evaluation,
 )
-from perf_orchestration.tables import RAW_TABLES, alert_episodes, alert_state, alert_transitions
-
-FIRED = "fired"  # the state of an event-rule episode: it fires once and has nothing to resolve
-
-
-@dataclass
-class EvaluationResult:
-    transitions: int = 0
-    fired: list[str] = field(default_factory=list)
-    resolved: list[str] = field(default_factory=list)
+from perf_orchestration.checklist import build_checklist
+from perf_orchestration.observations import subject_observations
+from perf_orchestration.plant_calendar import calendar_row
+from perf_orchestration.routing import subject_teams
+from perf_orchestration.rules import FIRING, Event, Rule, RuleSet, evaluate_events
+from perf_orchestration.tables import RAW_TABLES, alert_episodes, alert_transitions
 
 
 def _dt(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _load_states(conn, rule_id: str) -> dict[str, SubjectState]:
-    rows = conn.execute(sa.select(alert_state.c.subject, alert_state.c.state)
-                        .where(alert_state.c.rule_id == rule_id))
-    return {s: SubjectState.from_dict(json.loads(state)) for s, state in rows}
-
-
-def _save_states(conn, rule_id: str, states: dict[str, SubjectState], now: datetime) -> None:
-    for subject, st in states.items():
-        if st.last_window_end is None:
-            continue
-        values = {"state": json.dumps(st.to_dict()), "last_window_end": st.last_window_end,
-                  "updated_at": now}
-        done = conn.execute(alert_state.update().where(alert_state.c.rule_id == rule_id,
-                                                       alert_state.c.subject == subject)
-                            .values(**values)).rowcount
-        if not done:
-            conn.execute(alert_state.insert().values(rule_id=rule_id, subject=subject, **values))
-
-
-def _record_transition(conn, t, now: datetime) -> bool:
-    exists = conn.execute(sa.select(alert_transitions.c.transition_id).where(
-        alert_transitions.c.rule_id == t.rule_id, alert_transitions.c.subject == t.subject,
-        alert_transitions.c.to_state == t.to_state, alert_transitions.c.at == t.at)).first()
-    if exists:
-        return False
-    conn.execute(alert_transitions.insert().values(
-        episode_id=t.episode_id, rule_id=t.rule_id, subject=t.subject, from_state=t.from_state,
-        to_state=t.to_state, window_start=t.window_start, at=t.at, value=t.value,
-        threshold=t.threshold, recorded_at=now))
-    return True
-
-
-def _apply_to_episode(conn, rule: Rule, version: str, t, now: datetime, run_id: str | None,
-                      result: EvaluationResult) -> None:
-    if t.episode_id is None:
-        return
-    ep = alert_episodes.c
-    if t.to_state == PENDING:
-        if not conn.execute(sa.select(ep.episode_id).where(ep.episode_id == t.episode_id)).first():
-            conn.execute(alert_episodes.insert().values(
-                episode_id=t.episode_id, rule_id=rule.id, rule_version=version,
-                subject=t.subject, state=PENDING, episode_start=t.window_start,
-                value=t.value, threshold=t.threshold, run_id=run_id))
-    elif t.to_state == FIRING:
-        conn.execute(alert_episodes.update().where(ep.episode_id == t.episode_id).values(
-            state=FIRING, signal_at=t.signal_at, detected_at=now, fired_at=now,
-            value=t.value, threshold=t.threshold, run_id=run_id))
-        result.fired.append(t.episode_id)
-    elif t.to_state == RESOLVED:
-        conn.execute(alert_episodes.update().where(ep.episode_id == t.episode_id)
-                     .values(state=RESOLVED, resolved_at=t.at))
-        result.resolved.append(t.episode_id)
-    elif t.from_state == PENDING:  # the condition cleared before `for` windows: no episode
-        conn.execute(alert_episodes.update().where(ep.episode_id == t.episode_id,
-                                                   ep.state == PENDING)
-                     .values(state="cancelled"))
-
-
 def evaluate_metric_rules(engine: Engine, rules: RuleSet, start: datetime, end: datetime,
                           run_id: str | None = None, now: datetime | None = None
                           ) -> EvaluationResult:
-    """Run every metric rule over the hours starting in [start, end) (UTC naive)."""
+    """Run every metric rule over the windows starting in [start, end) (UTC naive)."""
     result = EvaluationResult()
     for rule in rules.metric_rules:
-        if rule.subject != "team":
-            raise ValueError(f"rule {rule.id}: subject {rule.subject!r} has no metric windows "
-                             "yet (team-hour metrics only)")
-        hours = team_hour_observations(engine, rule.metric, start, end)
-        observations = {team: [Observation(h.window_start, h.window_end, h.value, h.signal_at,
-                                           line_id=h.line_id) for h in hs]
-                        for team, hs in hours.items()}
-        with engine.begin() as conn:
-            stamp = now or utcnow()
-            states, transitions = evaluate_subjects(rule, _load_states(conn, rule.id),
-                                                    observations)
-            for t in transitions:
-                if _record_transition(conn, t, stamp):
-                    result.transitions += 1
-                    _apply_to_episode(conn, rule, rules.stamp, t, stamp, run_id, result)
-            _save_states(conn, rule.id, states, stamp)
+        observations = subject_observations(engine, rule.metric, rule.subject, start, end)
+        result.add(record_metric_evaluation(engine, rule, rules.stamp, observations,
+                                            recorded_by=RULES_ASSET, run_id=run_id, now=now))
     return result
 
 
@@ -161,24 +77,10 @@ def evaluate_event_rules(engine: Engine, rules: RuleSet, start: datetime, end: d
             for device, at, event_id in rows:
                 at = _dt(at).replace(tzinfo=UTC)
                 events.append(Event(device, at, calendar_row(at)["local_date"], event_id))
-            fired_before = set(conn.execute(sa.select(alert_episodes.c.episode_id)
-                                            .where(alert_episodes.c.rule_id == rule.id))
-                               .scalars())
-            stamp = now or utcnow()
-            for f in evaluate_events(rule, events, fired_before):
-                signal = f.signal_at.astimezone(UTC).replace(tzinfo=None)
-                conn.execute(alert_episodes.insert().values(
-                    episode_id=f.episode_id, rule_id=rule.id, rule_version=rules.stamp,
-                    subject=f.subject, state=FIRED, episode_start=signal, signal_at=signal,
-                    detected_at=stamp, fired_at=stamp, value=float(len(f.record_ids)),
-                    threshold=float(rule.condition.count_at_least), run_id=run_id))
-                conn.execute(alert_transitions.insert().values(
-                    episode_id=f.episode_id, rule_id=rule.id, subject=f.subject,
-                    from_state="inactive", to_state=FIRED, window_start=signal, at=signal,
-                    value=float(len(f.record_ids)),
-                    threshold=float(rule.condition.count_at_least), recorded_at=stamp))
-                result.fired.append(f.episode_id)
-                result.transitions += 1
+            firings = evaluate_events(rule, events, fired_episode_ids(conn, rule.id))
+            result.add(record_event_firings(conn, rule, rules.stamp, firings,
+                                            recorded_by=RULES_ASSET, stamp=now or utcnow(),
+                                            run_id=run_id))
     return result
 
 
@@ -194,8 +96,10 @@ def episode_facts(engine: Engine, rules: RuleSet, episode_id: str) -> tuple[Rule
     start = _dt(row["episode_start"])
     fired_at = _dt(row["fired_at"]) or utcnow()
     extra: dict = {}
-    if rule.subject == "team" and rule.metric:
-        checklist = build_checklist(engine, row["subject"], start, _dt(fired_window) or fired_at)
+    if rule.subject in ("team", "line") and rule.metric:
+        teams = tuple(subject_teams(engine, rule.subject, row["subject"]))
+        checklist = build_checklist(engine, row["subject"], start, _dt(fired_window) or fired_at,
+                                    teams)
         extra["checklist_text"] = checklist.as_text()
         extra["top_codes"] = ", ".join(f"{c} ({n})" for c, n in checklist.top_defect_codes[:3])
         extra["source_records"] = checklist.source_records
@@ -217,28 +121,3 @@ def run_episode_actions(engine: Engine, rules: RuleSet, episode_id: str, channel
         return []
     planned = plan_actions(engine, facts, specs, kind)
     return deliver(engine, claim(engine, planned, run_id), channels)
-
-
-@dataclass(frozen=True)
-class ActionRequest:
-    episode_id: str
-    kind: str  # fire or resolved
-    transition_id: int
-
-    @property
-    def run_key(self) -> str:
-        return f"{self.episode_id}|{self.kind}"
-
-
-def action_requests_since(engine: Engine, after_transition_id: int, limit: int = 200
-                          ) -> list[ActionRequest]:
-    """Episodes that fired or resolved after a transition id (the sensor's cursor): one
-    indexed range read, so a tick costs the same whatever the history."""
-    t = alert_transitions.c
-    query = (sa.select(t.transition_id, t.episode_id, t.to_state)
-             .where(t.transition_id > after_transition_id,
-                    t.to_state.in_((FIRING, FIRED, RESOLVED)))
-             .order_by(t.transition_id).limit(limit))
-    with engine.connect() as conn:
-        return [ActionRequest(eid, "resolved" if state == RESOLVED else "fire", tid)
-                for tid, eid, state in conn.execute(query)]

@@ -41,7 +41,7 @@ class Checklist:
         start = self.window_start.replace(tzinfo=UTC).astimezone(tz)
         end = self.window_end.replace(tzinfo=UTC).astimezone(tz)
         lines = [
-            f"Root-cause checklist for team {self.team_id}, "
+            f"Root-cause checklist for {self.team_id}, "
             f"{start:%Y-%m-%d %H:%M} - {end:%H:%M} plant time",
             f"1. Top defect codes: {codes}. Confirm the dominant failure mode on the parts.",
             f"2. Affected stations: {stations}. Inspect fixtures, tooling and parameters there.",
@@ -65,8 +65,11 @@ class Checklist:
         return "\n".join(lines)
 
 
-def build_checklist(engine: Engine, team_id: str, start: datetime, end: datetime) -> Checklist:
-    """Everything in the window [start, end) (UTC naive) for the team, from raw sources."""
+def build_checklist(engine: Engine, team_id: str, start: datetime, end: datetime,
+                    teams: tuple[str, ...] = ()) -> Checklist:
+    """Everything in the window [start, end) (UTC naive) for the team, from raw sources.
+    `team_id` names the subject (a team, or a line with its `teams`)."""
+    members = teams or (team_id,)
     defects = RAW_TABLES["qms_defects"]
     fai = RAW_TABLES["mes_first_article_inspections"]
     changeovers = RAW_TABLES["mes_changeovers"]
@@ -78,20 +81,20 @@ def build_checklist(engine: Engine, team_id: str, start: datetime, end: datetime
         defect_rows = conn.execute(
             sa.select(defects.c.defect_id, defects.c.defect_code, defects.c.station_id,
                       defects.c.quantity)
-            .where(defects.c.team_id == team_id, defects.c.detected_at >= start,
+            .where(defects.c.team_id.in_(members), defects.c.detected_at >= start,
                    defects.c.detected_at < end)).all()
         fai_rows = conn.execute(
             sa.select(fai.c.inspection_id, fai.c.defect_code, fai.c.station_id)
-            .where(fai.c.team_id == team_id, fai.c.result == "fail",
+            .where(fai.c.team_id.in_(members), fai.c.result == "fail",
                    fai.c.inspected_at >= start, fai.c.inspected_at < end)).all()
         co_rows = conn.execute(
             sa.select(changeovers).where(
-                changeovers.c.team_id == team_id,
+                changeovers.c.team_id.in_(members),
                 changeovers.c.started_at >= start - LOOKBACK_FOR_CHANGEOVERS,
                 changeovers.c.started_at < end).order_by(changeovers.c.started_at)).mappings()
         out.changeovers = [dict(r) for r in co_rows]
         ev_rows = conn.execute(
-            sa.select(events).where(events.c.team_id == team_id, events.c.occurred_at >= start,
+            sa.select(events).where(events.c.team_id.in_(members), events.c.occurred_at >= start,
                                     events.c.occurred_at < end)
             .order_by(events.c.occurred_at)).mappings()
         out.equipment_events = [dict(r) for r in ev_rows]

@@ -9,7 +9,7 @@ from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
 from resources.workbooks import IntakeFolderResource
-from sensors import episodes
+from sensors import episodes, source_watch
 from sensors import workbooks as workbook_sensors
 
 defs = dg.Definitions.merge(
@@ -21,6 +21,7 @@ defs = dg.Definitions.merge(
     episodes.defs,
     workbook_jobs.defs,
     workbook_sensors.defs,
+    source_watch.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),

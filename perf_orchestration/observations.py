@@ -9,13 +9,14 @@ is measured from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.entities import ENTITIES_BY_TABLE
 from perf_orchestration.metric_library import TEAM_HOURLY, metric
+from perf_orchestration.rules.episodes import Observation
 from perf_orchestration.tables import RAW_TABLES
 
 # the source whose records complete a metric's hour, by the metric's numerator
@@ -69,3 +70,90 @@ def team_hour_observations(engine: Engine, metric_name: str, start: datetime, en
                 r.team_id, r.line_id, r.partition_key, _dt(r.hour_start), _dt(r.hour_end),
                 None if r.value is None else float(r.value), _dt(r.signal_at)))
     return out
+
+
+def _ratio_of_sums(m, rows) -> float | None:
+    """A metric recomputed from summed quantities: sum(numerator) / sum(denominator), NULL
+    when the denominator (or a null_when_zero column) sums to 0."""
+    num = sum(r[m.numerator] or 0 for r in rows)
+    if m.denominator is None:
+        return float(num)
+    den = sum(r[m.denominator] or 0 for r in rows)
+    if not den or any(not sum(r[c] or 0 for r in rows) for c in m.null_when_zero):
+        return None
+    return num / den
+
+
+def line_hour_observations(engine: Engine, metric_name: str, start: datetime, end: datetime
+                           ) -> dict[str, list[Observation]]:
+    """Per line, a team-hour metric over the line's teams: summed numerators over summed
+    denominators (never an average of the teams' ratios); the signal is the newest."""
+    m = metric(metric_name)
+    cols = {m.numerator, *([m.denominator] if m.denominator else []), *m.null_when_zero}
+    mart = sa.table(TEAM_HOURLY, sa.column("team_id"), sa.column("line_id"),
+                    sa.column("hour_start"), sa.column("hour_end"),
+                    *(sa.column(c) for c in cols), schema="marts")
+    query = (sa.select(mart.c.line_id, mart.c.hour_start, mart.c.hour_end,
+                       *(mart.c[c] for c in cols))
+             .where(mart.c.hour_start >= start, mart.c.hour_start < end,
+                    mart.c.line_id.is_not(None))
+             .order_by(mart.c.line_id, mart.c.hour_start))
+    signals = {(h.team_id, h.window_start): h.signal_at
+               for hs in team_hour_observations(engine, metric_name, start, end).values()
+               for h in hs}
+    teams = RAW_TABLES["hr_teams"]
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+        members = conn.execute(sa.select(teams.c.team_id, teams.c.line_id)).all()
+    line_teams: dict[str, list[str]] = {}
+    for team, line in members:
+        line_teams.setdefault(line, []).append(team)
+    grouped: dict[tuple[str, datetime, datetime], list] = {}
+    for r in rows:
+        grouped.setdefault((r["line_id"], _dt(r["hour_start"]), _dt(r["hour_end"])), []).append(r)
+    out: dict[str, list[Observation]] = {}
+    for (line, hs, he), rs in grouped.items():
+        stamps = [s for t in line_teams.get(line, ()) if (s := signals.get((t, hs)))]
+        out.setdefault(line, []).append(Observation(hs, he, _ratio_of_sums(m, rs),
+                                                    max(stamps, default=None), line_id=line))
+    return out
+
+
+def device_day_observations(engine: Engine, metric_name: str, start: datetime, end: datetime
+                            ) -> dict[str, list[Observation]]:
+    """Per device, a device-day metric for the plant days starting in [start, end); the
+    signal is the newest equipment event of the device that day."""
+    m = metric(metric_name)
+    mart = sa.table(m.mart, sa.column("device_id"), sa.column("line_id"),
+                    sa.column("day_start"), sa.column(m.column), schema="marts")
+    events = RAW_TABLES["mes_equipment_events"]
+    query = (sa.select(mart.c.device_id, mart.c.line_id, mart.c.day_start,
+                       mart.c[m.column].label("value"))
+             .where(mart.c.day_start >= start, mart.c.day_start < end)
+             .order_by(mart.c.device_id, mart.c.day_start))
+    out: dict[str, list[Observation]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(query).all():
+            day = _dt(r.day_start)
+            signal = conn.execute(sa.select(sa.func.max(events.c.updated_at)).where(
+                events.c.device_id == r.device_id, events.c.occurred_at >= day,
+                events.c.occurred_at < day + timedelta(days=1))).scalar()
+            out.setdefault(r.device_id, []).append(Observation(
+                day, day + timedelta(days=1), None if r.value is None else float(r.value),
+                _dt(signal), line_id=r.line_id))
+    return out
+
+
+def subject_observations(engine: Engine, metric_name: str, subject_kind: str, start: datetime,
+                         end: datetime) -> dict[str, list[Observation]]:
+    """The windows a metric rule judges, per subject: team hours, line hours or device
+    days, for windows starting in [start, end) (UTC naive)."""
+    if subject_kind == "team":
+        return {team: [Observation(h.window_start, h.window_end, h.value, h.signal_at,
+                                   line_id=h.line_id) for h in hs]
+                for team, hs in team_hour_observations(engine, metric_name, start, end).items()}
+    if subject_kind == "line":
+        return line_hour_observations(engine, metric_name, start, end)
+    if subject_kind == "device":
+        return device_day_observations(engine, metric_name, start, end)
+    raise ValueError(f"metric {metric_name}: no windows are kept per {subject_kind}")

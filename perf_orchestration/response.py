@@ -49,8 +49,10 @@ def refresh_response_times(engine: Engine) -> list[dict]:
     now = utcnow()
     rows = []
     for (rule_id, team), eps in sorted(groups.items()):
-        signal, detected = [], []
+        signal, detected, acted = [], [], []
         for e in eps:
+            if e["acted_at"] is not None and e["signal_at"] is not None:
+                acted.append((_dt(e["acted_at"]) - _dt(e["signal_at"])).total_seconds())
             if e["delivered_at"] is None:
                 continue
             delivered = _dt(e["delivered_at"])
@@ -70,6 +72,9 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             "detected_to_delivered_p50_s": percentile(detected, 0.5),
             "detected_to_delivered_p95_s": percentile(detected, 0.95),
             "detected_to_delivered_max_s": max(detected) if detected else None,
+            "acted_episodes": len(acted),
+            "signal_to_acted_p50_s": percentile(acted, 0.5),
+            "signal_to_acted_p95_s": percentile(acted, 0.95),
             "actions_delivered": n_actions, "actions_auto": n_auto,
             "auto_triggered_ratio": n_auto / n_actions if n_actions else None,
             "refreshed_at": now})

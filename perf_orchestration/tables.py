@@ -138,6 +138,9 @@ alert_transitions = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("recorded_at", sa.DateTime, nullable=False),
+    # which evaluator recorded it: the rules asset (after the marts) or the source watch
+    # sensor (live); each launches the action runs of its own transitions
+    sa.Column("recorded_by", sa.Text, nullable=False, server_default="rules_asset"),
     sa.UniqueConstraint("rule_id", "subject", "to_state", "at", name="uq_alert_transition"),
     schema="ops", comment="Every state change of every rule and subject, with its time.",
 )
@@ -200,6 +203,9 @@ response_times = sa.Table(
     sa.Column("detected_to_delivered_p50_s", sa.Float),
     sa.Column("detected_to_delivered_p95_s", sa.Float),
     sa.Column("detected_to_delivered_max_s", sa.Float),
+    sa.Column("acted_episodes", sa.Integer),  # episodes a person marked done (a task closed)
+    sa.Column("signal_to_acted_p50_s", sa.Float),
+    sa.Column("signal_to_acted_p95_s", sa.Float),
     sa.Column("actions_delivered", sa.Integer, nullable=False),
     sa.Column("actions_auto", sa.Integer, nullable=False),
     sa.Column("auto_triggered_ratio", sa.Float),

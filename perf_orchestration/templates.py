@@ -44,6 +44,10 @@ def _number(metric: str | None, value: float | None) -> str:
 
 def breach_alert(ctx: AlertContext) -> tuple[str, str]:
     title = f"[{ctx.subject}] {ctx.description}"
+    if ctx.metric is None:  # an event rule: what happened, when, how often
+        return title, (f"{ctx.recipient_name}, {ctx.description.lower()}: "
+                       f"{_number(None, ctx.value)} event(s) by "
+                       f"{ctx.local(ctx.episode_start)} (plant time).")
     body = (f"{ctx.recipient_name}, {ctx.description.lower()} since "
             f"{ctx.local(ctx.episode_start)} (plant time).\n"
             f"{ctx.metric}: {_number(ctx.metric, ctx.value)} against a threshold of "

@@ -90,7 +90,22 @@ def ensure_schemas(engine: Engine, metadata: sa.MetaData) -> None:
                 for schema in SCHEMAS:
                     conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
             metadata.create_all(conn)
+            _add_missing_columns(conn, metadata)
     except sa.exc.OperationalError as exc:
         raise WarehouseError(
             f"warehouse {redacted(engine.url)} is not reachable: "
             f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+
+def _add_missing_columns(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """Add columns a newer release defines to tables an older one created. Only columns
+    that are nullable or carry a server default are added (existing rows stay valid)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+        for column in table.columns:
+            if column.name in have or not (column.nullable or column.server_default is not None):
+                continue
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            table_name = conn.dialect.identifier_preparer.format_table(table)
+            conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {ddl}"))

@@ -4,8 +4,8 @@ import json
 
 import dagster as dg
 
-from jobs.actions import alert_actions_job
-from perf_orchestration.alerts import action_requests_since
+from jobs.actions import alert_actions_job, episode_run_request
+from perf_orchestration.alert_store import RULES_ASSET, action_requests_since
 from resources.warehouse import WarehouseResource
 
 
@@ -19,16 +19,12 @@ def alert_episode_sensor(context: dg.SensorEvaluationContext,
                          warehouse: WarehouseResource) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {"transition_id": 0}
     engine = warehouse.get_engine()
-    requests = action_requests_since(engine, cursor["transition_id"])
+    requests = action_requests_since(engine, cursor["transition_id"], RULES_ASSET)
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(
             f"no episode fired or resolved after transition {cursor['transition_id']}"))
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(
-            run_key=r.run_key,
-            run_config={"ops": {"deliver_episode_actions": {
-                "config": {"episode_id": r.episode_id, "kind": r.kind}}}},
-            tags={"episode_id": r.episode_id, "kind": r.kind}) for r in requests],
+        run_requests=[episode_run_request(r) for r in requests],
         cursor=json.dumps({"transition_id": requests[-1].transition_id}),
     )
 

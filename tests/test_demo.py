@@ -108,9 +108,12 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
     assert fired == {("team_leader", "webhook", "delivered"),
                      ("qa_engineer", "task", "delivered"),
                      ("production_planner", "email", "delivered")}
-    devices = {a["subject"] for a in summary["alerts"]
+    devices = {a["subject"]: a["evaluated_by"] for a in summary["alerts"]
                if a["rule_id"] == "device-failures-3-per-day"}
-    assert devices == {"T2-D03"}  # T6-D02 failed twice: no questionnaire
+    # T6-D02 failed twice: no questionnaire; T5-D01 failed 3 times live, during the demo
+    assert devices == {"T2-D03": "rules_asset", "T5-D01": "source_watch"}
+    live = summary["live_response_seconds"]
+    assert live["episodes"] == 1 and 0 <= live["max"] < 30
     assert summary["receivers"]["webhook"]["duplicates"] == 0
     assert summary["receivers"]["webhook_rejected_signatures"] == 0
     assert summary["response_seconds"]["p95"] is not None and summary["auto_triggered_ratio"] == 1
@@ -121,6 +124,7 @@ def test_the_painting_dip_fires_once_and_reaches_three_people(demo_dir):
     marts = _run("query", "--warehouse", url, "select rule_id, team_id, delivered_episodes, "
                  "auto_triggered_ratio from marts.response_times order by rule_id").stdout
     assert marts.splitlines()[1:] == ["device-failures-3-per-day,T2,1,1.0",
+                                      "device-failures-3-per-day,T5,1,1.0",
                                       "fai-below-92-5,T3,1,1.0"]
 
 
@@ -193,3 +197,73 @@ def test_backtest_replays_rules_without_sending(demo_dir, tmp_path):
     fired = int(proc.stdout.split("fai-below-92-5: ")[1].split(" ")[0])
     assert fired > 1
     assert _run("query", "--warehouse", url, count).stdout == before
+
+
+def test_the_live_formula_agrees_with_the_mart(demo_dir):
+    """The source watch computes first-article pass rate from the records as they come;
+    over the default day it gives the mart's value for every team-hour (hours holding a
+    quarantined inspection aside: the live path cannot know a row will be refused)."""
+    from datetime import datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.simulator import SimulatorServer
+    from perf_orchestration.source_client import SourceClient
+    from perf_orchestration.source_watch import (
+        LIVE_METRICS,
+        EntityCursor,
+        TickOutcome,
+        WatchCursor,
+        _judge_windows,
+    )
+    from perf_orchestration.warehouse import embedded_url, make_engine
+
+    with SimulatorServer(load_scenario(), port=0) as server:
+        records = SourceClient("mes", server.url).fetch("first_article_inspections").items
+    closed = _judge_windows(LIVE_METRICS["first_article_pass_rate"], EntityCursor(), records,
+                            timedelta(0), TickOutcome(WatchCursor()))
+    live = {(team, o.window_start): o.value for team, obs in closed.items() for o in obs}
+    engine = make_engine(embedded_url(demo_dir / "warehouse"))
+    with engine.connect() as conn:
+        refused = set(conn.execute(sa.text(
+            "select partition_key from ops.quarantine "
+            "where entity = 'mes_first_article_inspections'")).scalars())
+        mart = {(team, datetime.fromisoformat(str(hour))): value
+                for team, hour, value in conn.execute(sa.text(
+                    "select team_id, hour_start, first_article_pass_rate "
+                    "from marts.team_hourly_quality where fai_total > 0 "
+                    "and partition_key not in :refused").bindparams(
+                        sa.bindparam("refused", expanding=True)), {"refused": list(refused)})}
+    engine.dispose()
+    assert refused and len(mart) > 50
+    last_hour = max(h for _, h in mart)  # no later record closes the day's last hour
+    for key, value in mart.items():
+        if key[1] < last_hour:
+            assert live.get(key) == pytest.approx(value), key
+
+
+def test_marking_the_checklist_done_records_when_a_person_acted(demo_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(demo_dir / "warehouse", tmp_path / "warehouse")
+    from perf_orchestration.warehouse import embedded_url
+
+    url = embedded_url(tmp_path / "warehouse")
+    listed = _run("task", "list", "--warehouse", url)
+    assert listed.returncode == 0 and "1 open task(s)" in listed.stdout, listed.stdout
+    task_id = listed.stdout.split()[0]
+    assert "qa_engineer" in listed.stdout and "Root-cause checklist" in listed.stdout
+    done = _run("task", "done", task_id, "--warehouse", url)
+    assert done.returncode == 0 and " done (" in done.stdout, done.stdout + done.stderr
+    again = _run("task", "done", task_id, "--warehouse", url)
+    assert "was already done" in again.stdout
+    assert "0 open task(s)" in _run("task", "list", "--warehouse", url).stdout
+    marts = _run("query", "--warehouse", url, "select rule_id, acted_episodes, "
+                 "signal_to_acted_p50_s from marts.response_times where acted_episodes > 0")
+    rows = marts.stdout.strip().splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("fai-below-92-5,1,")
+    assert float(rows[0].split(",")[2]) > 0
+    unknown = _run("task", "done", "nosuchtask", "--warehouse", url)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "no task 'nosuchtask'" in unknown.stderr

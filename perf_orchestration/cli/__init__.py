@@ -1,4 +1,4 @@
-"""The `perfflow` command: demo, simulate, validate, intake, query and backtest.
+"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, task and query.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -44,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     intake.add_argument("--warehouse", help="warehouse URL (default as for query)")
     intake.add_argument("--config", help="config folder with workbooks.yaml "
                         "(default: $PERFFLOW_CONFIG_DIR or bundled)")
+    live = sub.add_parser("live", help="run the Dagster daemon (and UI) with the sensors on")
+    live.add_argument("--out", required=True, help="folder for the instance, warehouse, logs")
+    live.add_argument("--simulate", action="store_true",
+                      help="serve the sources from the simulator, with local webhook and mail")
+    live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
+    live.add_argument("--config", help="plant config folder (default: bundled)")
+    live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
+
+    task = sub.add_parser("task", help="list open tasks or mark one done")
+    task.add_argument("action", choices=["list", "done"])
+    task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
+    task.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
@@ -70,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "intake":
             from perf_orchestration.cli.intake import run_intake
             return run_intake(args.dir, args.warehouse, args.config)
+        if args.command == "live":
+            from perf_orchestration.cli.live import run_live
+            return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+        if args.command == "task":
+            from perf_orchestration.cli.task import run_task
+            return run_task(args.action, args.task_id, args.warehouse)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)

@@ -13,7 +13,7 @@ import os
 import secrets
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -76,7 +76,8 @@ def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
     return progress_logger
 
 
-def _run_sensor(defs, instance, logger, progress, sensor_name: str, job_name: str) -> list:
+def _run_sensor(defs, instance, logger, progress, sensor_name: str,
+                job_name: str = "alert_actions_job") -> list:
     """One tick of a sensor, as the daemon would run it, and its runs in process."""
     sensor = defs.resolve_sensor_def(sensor_name)
     cursor_key = f"demo_{sensor_name}_cursor"
@@ -95,12 +96,30 @@ def _run_sensor(defs, instance, logger, progress, sensor_name: str, job_name: st
         if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
             progress(f"{sensor_name}: {request.run_key} already ran (run key), skipped")
             continue
-        progress(f"{sensor_name}: launching {job_name} for {request.run_key[:60]}")
+        progress(f"{sensor_name}: launching {job_name} for {request.run_key[:80]}")
         results.append(job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={**request.run_config, "loggers": {"console": {}}},
             tags={**request.tags, "dagster/run_key": request.run_key}))
     return results
+
+
+LIVE_DEVICE = "T5-D01"
+
+
+def _live_breach(defs, instance, logger, progress, server: SimulatorServer) -> list:
+    """The live path in miniature: the source watch reads the MES, a device then fails
+    three times now, and the next tick fires and delivers (signal -> delivered is real)."""
+    results = _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
+    now = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0)
+    server.add_records("mes", "equipment_events", [
+        {"event_id": f"LIVE-{now:%Y%m%d}-{LIVE_DEVICE}-{i}", "device_id": LIVE_DEVICE,
+         "device_type": "robot", "station_id": LIVE_DEVICE.replace("-D", "-S"),
+         "team_id": LIVE_DEVICE.partition("-")[0], "occurred_at": now.isoformat(),
+         "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
+        for i in range(3)])
+    progress(f"live: {LIVE_DEVICE} failed 3 times at {now:%H:%M:%S} (records added to the MES)")
+    return results + _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
 
 
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
@@ -163,9 +182,11 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                      f"(run {result.run_id[:8]})")
             results.append(result)
         t = time.perf_counter()
-        results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor",
-                               "alert_actions_job")
+        results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor")
         stages["actions_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        results += _live_breach(defs, instance, logger, progress, server)
+        stages["live_breach_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         dropped = demo_folder(intake_dir, scenario)
         progress(f"{len(dropped)} department workbooks dropped into {intake_dir}")

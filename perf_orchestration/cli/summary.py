@@ -96,6 +96,8 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "alerts": alerts["alerts"],
         "response_seconds": alerts["response_seconds"],
         "response_basis": alerts["response_basis"],
+        "live_response_seconds": alerts["live_response_seconds"],
+        "live_response_basis": alerts["live_response_basis"],
         "auto_triggered_ratio": alerts["auto_triggered_ratio"],
         "receivers": _receiver_counts(receivers or {}),
         "workbooks": workbooks,
@@ -134,9 +136,14 @@ def alert_summary(engine) -> dict:
     """
     from sqlalchemy import select
 
-    from perf_orchestration.tables import action_log, alert_episodes
+    from perf_orchestration.alert_store import FIRED, SOURCE_WATCH
+    from perf_orchestration.rules import FIRING
+    from perf_orchestration.tables import action_log, alert_episodes, alert_transitions
 
     with engine.connect() as conn:
+        evaluated_by = dict(conn.execute(
+            select(alert_transitions.c.episode_id, alert_transitions.c.recorded_by).where(
+                alert_transitions.c.to_state.in_((FIRING, FIRED)))).all())
         episodes = conn.execute(select(alert_episodes).where(
             alert_episodes.c.fired_at.is_not(None)).order_by(alert_episodes.c.fired_at,
                                                              alert_episodes.c.episode_id)
@@ -150,15 +157,19 @@ def alert_summary(engine) -> dict:
             "action": a["action_id"], "kind": a["kind"], "channel": a["channel"],
             "recipient": a["recipient_id"], "role": a["recipient_role"],
             "status": a["status"], "attempts": a["attempts"]})
-    alerts, response = [], []
+    alerts, response, live = [], [], []
     for e in episodes:
+        by = evaluated_by.get(e["episode_id"])
         alerts.append({"rule_id": e["rule_id"], "subject": e["subject"],
                        "episode_id": e["episode_id"], "state": e["state"],
                        "signal_at": iso(e["signal_at"]), "detected_at": iso(e["detected_at"]),
                        "fired_at": iso(e["fired_at"]), "delivered_at": iso(e["delivered_at"]),
                        "resolved_at": iso(e["resolved_at"]), "value": e["value"],
-                       "threshold": e["threshold"], "actions": by_episode[e["episode_id"]]})
-        if e["delivered_at"] and e["detected_at"]:
+                       "threshold": e["threshold"], "evaluated_by": by,
+                       "actions": by_episode[e["episode_id"]]})
+        if by == SOURCE_WATCH and e["delivered_at"] and e["signal_at"]:
+            live.append((_dt(e["delivered_at"]) - _dt(e["signal_at"])).total_seconds())
+        elif e["delivered_at"] and e["detected_at"]:
             response.append((_dt(e["delivered_at"]) - _dt(e["detected_at"])).total_seconds())
     delivered = [a for a in actions if a["status"] == "delivered"]
     auto = {e["episode_id"] for e in episodes if e["triggered_by"] == "system"}
@@ -168,6 +179,11 @@ def alert_summary(engine) -> dict:
                              "p95": _percentile(response, 0.95),
                              "max": round(max(response), 3) if response else None},
         "response_basis": "detected_at -> first delivered action (replayed scenario)",
+        "live_response_seconds": {"p50": _percentile(live, 0.5), "p95": _percentile(live, 0.95),
+                                  "max": round(max(live), 3) if live else None,
+                                  "episodes": len(live)},
+        "live_response_basis": "signal_at (the source record's own timestamp) -> first "
+                               "delivered action, for episodes the source watch sensor fired",
         "auto_triggered_ratio": round(sum(a["episode_id"] in auto for a in delivered)
                                       / len(delivered), 3) if delivered else None,
     }
@@ -253,6 +269,7 @@ def write_report(path: Path, summary: dict) -> None:
     if summary.get("alerts"):
         lines += ["", "## Alerts and actions", "",
                   f"Response (detected -> delivered): {summary['response_seconds']}; "
+                  f"live (signal -> delivered): {summary['live_response_seconds']}; "
                   f"auto-triggered share of delivered actions: "
                   f"{summary['auto_triggered_ratio']}", ""]
         for a in summary["alerts"]:

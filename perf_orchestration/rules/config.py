@@ -247,11 +247,24 @@ class Rule(_Strict):
         return _OPS[self.condition.op or "<"](value, self.threshold_for(line_id))
 
 
+class WatchSettings(_Strict):
+    """How the source watch sensor reads the source systems live."""
+
+    lateness_seconds: int = Field(default=60, strict=True, ge=0, le=86_400, description=(
+        "an hour is judged once a record this much past its end has arrived; records "
+        "arriving later for a judged hour are left to the warehouse"))
+    lookback_hours: int = Field(default=2, strict=True, ge=0, le=24 * 31, description=(
+        "how far back the first tick of a new cursor reads (older hours are the "
+        "rules asset's)"))
+
+
 class RuleSet(_Strict):
-    """rules.yaml as a whole: a human version label and the rules, ids unique."""
+    """rules.yaml as a whole: a human version label, the rules (ids unique) and how the
+    source watch sensor reads the sources."""
 
     version: str = Field(min_length=1, max_length=100)
     rules: tuple[Rule, ...] = ()
+    watch: WatchSettings = WatchSettings()
     _content_hash: str = PrivateAttr(default="")
 
     @field_validator("rules")

@@ -98,7 +98,10 @@ class SimulatorState:
         """One page of visible rows in (updated_at, id) order, with the resume cursor."""
         tz = self.scenario.tz
         with self.lock:
-            rows = [r for r in self.tables[ent.table] if self._visible(ent, r, q)]
+            table = self.tables[ent.table]  # kept in (updated_at, id) order
+            first = 0 if q.since is None else bisect.bisect_right(
+                table, q.since, key=lambda r: r.meta.updated_at)
+            rows = [r for r in table[first:] if self._visible(ent, r, q)]
             page = rows[q.offset: q.offset + q.limit]
             for r in page:
                 if r.meta.incident in self.faults_served:
@@ -381,7 +384,10 @@ class SimulatorServer:
 
     def set_clock(self, now: datetime | str | None) -> None:
         """Hide rows updated after `now` (None shows everything), as POST /_admin/clock does."""
-        self.state.set_clock(None if now is None else _time(now, "now", self.scenario))
+        if isinstance(now, datetime) and now.tzinfo is not None:
+            self.state.set_clock(now)
+        else:
+            self.state.set_clock(None if now is None else _time(now, "now", self.scenario))
 
     def add_records(self, system: str, entity: str, records: list[dict[str, Any]]) -> int:
         """Append records live, as POST /_admin/records/{system}/{entity} does."""

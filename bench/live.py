@@ -1,0 +1,193 @@
+"""Benchmark: signal -> delivered with the Dagster daemon running, and the sensor tick cost.
+
+Latency: `perfflow live --simulate` (daemon, queued run coordinator, sensors on) with a
+rule that fires on every equipment failure and alerts the maintenance lead by signed
+webhook. Breach records are added to the simulator every few seconds; each one's latency
+runs from the moment it was added (its updated_at) to the webhook receiving its alert.
+Floor, same run: one signed webhook delivery of the same size from this process.
+
+Tick cost: `watch_tick` against the simulator and a warehouse holding 1 day and 90 days
+of history (source records and past episodes), for a tick that finds one new record.
+Floor, same run: the same tick when nothing is new.
+
+    .venv/bin/python bench/live.py [--breaches 20] [--spacing 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RULES_YAML = """\
+version: bench-live
+watch: {lateness_seconds: 60, lookback_hours: 2}
+rules:
+  - id: device-failure
+    description: A device failed
+    event: equipment_failure
+    subject: device
+    condition: {count_at_least: 1, per: event}
+    actions:
+      - {id: maintenance-alert, role: maintenance_lead, channel: webhook,
+         template: breach_alert}
+"""
+
+
+def _failure(i: int, now: datetime) -> dict:
+    team = f"T{1 + i % 7}"
+    return {"event_id": f"BENCH-EV-{now:%H%M%S}-{i:03d}", "device_id": f"{team}-D0{1 + i % 3}",
+            "device_type": "robot", "station_id": f"{team}-S01", "team_id": team,
+            "occurred_at": now.isoformat(), "event_type": "failure", "state": "down",
+            "failure_code": "F04-WIRE-FEED"}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
+
+
+def latency(breaches: int, spacing: float) -> dict:
+    from perf_orchestration.cli.live import start_live
+    from perf_orchestration.delivery import WebhookChannel
+    from perf_orchestration.delivery.base import Message
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config"
+        config.mkdir()
+        (config / "rules.yaml").write_text(RULES_YAML)
+        t = time.perf_counter()
+        with start_live(Path(tmp) / "live", config_dir=str(config)) as stack:
+            if not stack.wait_until_watching(120):
+                sys.exit(f"the daemon did not start watching; see {stack.out_dir}/daemon.log")
+            startup = time.perf_counter() - t
+            sent: dict[str, datetime] = {}
+            for i in range(breaches):
+                now = datetime.now(UTC)
+                record = _failure(i, now.astimezone(stack.simulator.scenario.tz))
+                stack.simulator.add_records("mes", "equipment_events", [record])
+                sent[record["event_id"]] = now
+                time.sleep(spacing)
+            deadline = time.monotonic() + 120
+            got: dict[str, datetime] = {}
+            while time.monotonic() < deadline and len(got) < breaches:
+                for item in stack.webhook.unique():
+                    episode = str(item["json"].get("data", {}).get("episode_id", ""))
+                    for event_id in sent:
+                        if episode.endswith(event_id):
+                            got.setdefault(event_id, item["received_at"])
+                time.sleep(0.2)
+            secs = [(got[e] - sent[e]).total_seconds() for e in sent if e in got]
+            channel = WebhookChannel(stack.webhook.url, stack.env["PERFFLOW_WEBHOOK_SECRET"])
+            message = Message("bench-floor-key", "E0", "Floor", "[T1-D01] A device failed",
+                              "x" * 600)
+            t = time.perf_counter()
+            channel.send(message)
+            floor = time.perf_counter() - t
+            duplicates = stack.webhook.duplicates
+    return {"breaches": breaches, "delivered": len(secs), "duplicates": duplicates,
+            "p50_s": round(statistics.median(secs), 2) if secs else None,
+            "p95_s": round(_pct(secs, 0.95), 2) if secs else None,
+            "max_s": round(max(secs), 2) if secs else None,
+            "floor_direct_delivery_s": round(floor, 4), "startup_s": round(startup, 1)}
+
+
+def _history(engine, server, days: int) -> None:
+    """Past source records and episodes for `days` days before the watched hour."""
+    import sqlalchemy as sa
+
+    from perf_orchestration.tables import alert_episodes, alert_transitions
+
+    start = datetime.now(UTC) - timedelta(days=days)
+    records, episodes, transitions = [], [], []
+    for d in range(days):
+        for h in range(0, 24, 2):
+            at = start + timedelta(days=d, hours=h)
+            for i in range(20):
+                records.append(_failure(i, at) | {"event_id": f"H-{d}-{h}-{i}",
+                                                  "event_type": "state_change",
+                                                  "updated_at": at.isoformat()})
+        eid = f"device-failure|T1-D01|H-{d}"
+        t = (start + timedelta(days=d)).replace(tzinfo=None)
+        episodes.append({"episode_id": eid, "rule_id": "device-failure", "rule_version": "h",
+                         "subject": "T1-D01", "state": "fired", "episode_start": t})
+        transitions.append({"episode_id": eid, "rule_id": "device-failure",
+                            "subject": "T1-D01", "from_state": "inactive", "to_state": "fired",
+                            "at": t, "recorded_at": t, "recorded_by": "source_watch"})
+    server.add_records("mes", "equipment_events", records)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(alert_episodes), episodes)
+        conn.execute(sa.insert(alert_transitions), transitions)
+
+
+def tick_cost(days: int, repeats: int = 15) -> dict:
+    import yaml
+
+    from perf_orchestration.rules.config import RuleSet
+    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.simulator import SimulatorServer
+    from perf_orchestration.source_client import SourceClient
+    from perf_orchestration.source_watch import WatchCursor, watch_tick
+    from perf_orchestration.tables import metadata
+    from perf_orchestration.warehouse import embedded_url, ensure_schemas, make_engine
+
+    rules = RuleSet.model_validate(yaml.safe_load(RULES_YAML))
+    with tempfile.TemporaryDirectory() as tmp, \
+            SimulatorServer(load_scenario(), port=0) as server:
+        engine = make_engine(embedded_url(Path(tmp) / "wh"))
+        ensure_schemas(engine, metadata)
+        _history(engine, server, days)
+        clients = {"mes": SourceClient("mes", server.url)}
+        cursor = WatchCursor()
+        watch_tick(engine, rules, clients, cursor)
+        cursor.transition_id = 10**9  # past history: the sensor has launched it before
+        empty, one = [], []
+        for i in range(repeats):
+            t = time.perf_counter()
+            watch_tick(engine, rules, clients, cursor)
+            empty.append(time.perf_counter() - t)
+            server.add_records("mes", "equipment_events",
+                               [_failure(i, datetime.now(UTC)) | {"event_id": f"N-{i}",
+                                                                   "event_type": "state_change"}])
+            t = time.perf_counter()
+            watch_tick(engine, rules, clients, cursor)
+            one.append(time.perf_counter() - t)
+        engine.dispose()
+    return {"days": days, "source_rows": days * 12 * 20,
+            "tick_one_new_record_ms": round(statistics.median(one) * 1000, 1),
+            "floor_empty_tick_ms": round(statistics.median(empty) * 1000, 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--breaches", type=int, default=20)
+    p.add_argument("--spacing", type=float, default=3.0, help="seconds between breaches")
+    p.add_argument("--skip-latency", action="store_true")
+    args = p.parse_args()
+    out = {"machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}"}
+    out["tick_cost"] = [tick_cost(1), tick_cost(90)]
+    for t in out["tick_cost"]:
+        print(f"sensor tick, {t['days']:>2} day(s) of history ({t['source_rows']} source rows): "
+              f"{t['tick_one_new_record_ms']} ms with one new record; floor (empty tick) "
+              f"{t['floor_empty_tick_ms']} ms")
+    if not args.skip_latency:
+        out["latency"] = lat = latency(args.breaches, args.spacing)
+        print(f"signal -> delivered with the daemon, {lat['delivered']}/{lat['breaches']} "
+              f"breaches: p50 {lat['p50_s']} s, p95 {lat['p95_s']} s, max {lat['max_s']} s "
+              f"(target p95 < 30 s); duplicates {lat['duplicates']}; floor (one direct "
+              f"signed delivery) {lat['floor_direct_delivery_s']} s; stack start "
+              f"{lat['startup_s']} s")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
