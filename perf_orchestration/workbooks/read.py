@@ -153,6 +153,8 @@ def read_workbook(book: Any, config: WorkbookConfig, file_name: str) -> Workbook
             continue
         for kind in kinds:
             summary = header_text(ws.title) in {header_text(s) for s in kind.summary_sheets}
+            if summary and not kind.total_columns:
+                continue  # nothing to read from a totals-only sheet of this kind
             wanted = kind.total_columns[:1] if summary else header_columns(kind)
             found = find_header(rows, kind, wanted)
             if found:
