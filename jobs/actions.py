@@ -4,8 +4,10 @@ import dagster as dg
 from pydantic import Field
 
 from perf_orchestration.alert_store import ActionRequest
+from perf_orchestration.alertmanager.escalation import escalate_due
+from perf_orchestration.alertmanager.notify import dispatch_due
 from perf_orchestration.alerts import run_episode_actions
-from perf_orchestration.config_files import plant_rules
+from perf_orchestration.config_files import plant_routing, plant_rules
 from perf_orchestration.response import refresh_response_times
 
 
@@ -23,18 +25,54 @@ class EpisodeActionsConfig(dg.Config):
 )
 def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActionsConfig) -> None:
     engine = context.resources.warehouse.get_engine()
-    results = run_episode_actions(engine, plant_rules(), config.episode_id,
-                                  context.resources.delivery.channels(), config.kind,
-                                  context.run_id)
+    channels = context.resources.delivery.channels()
+    routing = plant_routing()
+    results = run_episode_actions(engine, plant_rules(), config.episode_id, channels,
+                                  config.kind, context.run_id, routing)
     for action, result in results:
         context.log.info(f"{config.episode_id} [{config.kind}] {action.action_id} -> "
                          f"{action.person.name} ({action.role}) by {action.channel}: "
                          f"{result.status}")
+    sent = dispatch_due(engine, routing, channels)
+    _log_notifications(context, sent)
+    results += escalate_due(engine, plant_rules(), channels)
     refresh_response_times(engine)
-    failed = [a.action_id for a, r in results if r.status != "delivered"]
+    failed = [a.action_id for a, r in results if r.status == "failed"]
+    failed += [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
     if failed:
-        raise dg.Failure(description=f"{len(failed)} action(s) not delivered: "
-                         f"{', '.join(failed)}; see ops.action_log")
+        raise dg.Failure(description=f"{len(failed)} action(s) or notification(s) not "
+                         f"delivered: {', '.join(failed)}; see ops.action_log and "
+                         "ops.notification_log")
+
+
+def _log_notifications(context, sent) -> None:
+    for n, result in sent:
+        context.log.info(f"notification {n.notification_id[:12]} ({n.reason}, "
+                         f"{len(n.members)} alert(s)) for group {n.group_key}: {result.status}")
+
+
+@dg.op(
+    required_resource_keys={"warehouse", "delivery"},
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+    description="Send every notification group whose time has come (group_wait, "
+    "group_interval, repeat_interval, a silence or mute window ending), each as one message "
+    "claimed once in ops.notification_log, and escalate what nobody acknowledged in time.",
+)
+def dispatch_notifications(context: dg.OpExecutionContext) -> None:
+    engine = context.resources.warehouse.get_engine()
+    channels = context.resources.delivery.channels()
+    sent = dispatch_due(engine, plant_routing(), channels)
+    _log_notifications(context, sent)
+    escalated = escalate_due(engine, plant_rules(), channels)
+    for action, result in escalated:
+        context.log.info(f"escalated {action.episode_id} -> {action.person.name} "
+                         f"({action.role}) by {action.channel}: {result.status}")
+    refresh_response_times(engine)
+    failed = [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
+    failed += [a.action_id for a, r in escalated if r.status == "failed"]
+    if failed:
+        raise dg.Failure(description=f"notification(s) not delivered: {', '.join(failed)}; "
+                         "see ops.notification_log")
 
 
 @dg.job(executor_def=dg.in_process_executor, tags={"domain": "actions"},
@@ -42,6 +80,13 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
         "with the episode as run key).")
 def alert_actions_job():
     deliver_episode_actions()
+
+
+@dg.job(executor_def=dg.in_process_executor, tags={"domain": "actions"},
+        description="Send the alert notifications that are due (launched by the notification "
+        "dispatch sensor).")
+def notification_dispatch_job():
+    dispatch_notifications()
 
 
 def episode_run_request(request: ActionRequest) -> dg.RunRequest:
@@ -53,4 +98,4 @@ def episode_run_request(request: ActionRequest) -> dg.RunRequest:
         tags={"episode_id": request.episode_id, "kind": request.kind})
 
 
-defs = dg.Definitions(jobs=[alert_actions_job])
+defs = dg.Definitions(jobs=[alert_actions_job, notification_dispatch_job])

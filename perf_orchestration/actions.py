@@ -87,7 +87,7 @@ def plan_actions(engine: Engine, facts: EpisodeFacts, specs: list[ActionSpec],
     for spec in specs:
         if kind == "resolved" and spec.channel == "task":
             continue  # the task stays with its owner; the resolved notice is a message
-        template = spec.template if kind == "fire" else "resolved_notice"
+        template = "resolved_notice" if kind == "resolved" else spec.template
         for person in recipients(engine, spec.role, facts.subject_kind, facts.subject):
             ctx = AlertContext(facts.rule_id, facts.description, facts.subject_kind,
                                facts.subject, facts.metric, facts.value, facts.threshold,

@@ -31,6 +31,8 @@ from perf_orchestration.alert_store import (
     record_event_firings,
     record_metric_evaluation,
 )
+from perf_orchestration.alertmanager.config import RoutingConfig
+from perf_orchestration.alertmanager.notify import enqueue
 from perf_orchestration.checklist import build_checklist
 from perf_orchestration.observations import subject_observations
 from perf_orchestration.plant_calendar import calendar_row
@@ -112,12 +114,20 @@ def episode_facts(engine: Engine, rules: RuleSet, episode_id: str) -> tuple[Rule
 
 
 def run_episode_actions(engine: Engine, rules: RuleSet, episode_id: str, channels: dict,
-                        kind: str = "fire", run_id: str | None = None) -> list:
-    """Plan, claim and deliver one episode's actions; already delivered ones are skipped."""
+                        kind: str = "fire", run_id: str | None = None,
+                        routing: RoutingConfig | None = None,
+                        now: datetime | None = None) -> list:
+    """Plan and claim one episode's actions; tasks are created at once, notifications are
+    queued in their groups by the routing (sent right away without one). Already
+    delivered actions are skipped."""
     rule, facts = episode_facts(engine, rules, episode_id)
     specs = [ActionSpec(a.id, a.role, a.channel, a.template, a.due_hours or 8.0)
              for a in rule.actions]
     if kind == "resolved" and not rule.notify_resolved:
         return []
-    planned = plan_actions(engine, facts, specs, kind)
-    return deliver(engine, claim(engine, planned, run_id), channels)
+    todo = claim(engine, plan_actions(engine, facts, specs, kind), run_id)
+    if routing is None:
+        return deliver(engine, todo, channels)
+    results = deliver(engine, [a for a in todo if a.channel == "task"], channels)
+    return results + enqueue(engine, routing, rules, rule.id, facts.subject,
+                             [a for a in todo if a.channel != "task"], now)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from perf_orchestration.alertmanager.config import ROUTING_FILE, RoutingConfig, load_routing
 from perf_orchestration.configfile import ConfigError
 from perf_orchestration.line_config import load_line_config
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
@@ -23,6 +24,7 @@ CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 NAMED_FILES: dict[str, Callable[[Path], object]] = {
     "line_metrics.yaml": load_line_config,
     RULES_FILE: load_rules,
+    ROUTING_FILE: load_routing,
     WORKBOOKS_FILE: load_workbook_config,
 }
 
@@ -37,6 +39,13 @@ def plant_workbooks(directory: str | Path | None = None):
     """The workbook kinds in force: the config folder's workbooks.yaml, or the bundled one."""
     path = config_dir(directory) / WORKBOOKS_FILE
     return load_workbook_config(path if path.exists() else None)
+
+
+def plant_routing(directory: str | Path | None = None) -> RoutingConfig:
+    """The notification routing in force: the config folder's routing.yaml, or the
+    bundled one."""
+    path = config_dir(directory) / ROUTING_FILE
+    return load_routing(path if path.exists() else None)
 
 
 def bundled_config_dir() -> Path:

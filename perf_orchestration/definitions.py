@@ -9,7 +9,7 @@ from resources.delivery import delivery_resource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
 from resources.workbooks import IntakeFolderResource
-from sensors import episodes, source_watch
+from sensors import episodes, notifications, run_failures, source_watch
 from sensors import workbooks as workbook_sensors
 
 defs = dg.Definitions.merge(
@@ -22,6 +22,8 @@ defs = dg.Definitions.merge(
     workbook_jobs.defs,
     workbook_sensors.defs,
     source_watch.defs,
+    notifications.defs,
+    run_failures.defs,
     dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),

@@ -49,8 +49,10 @@ def refresh_response_times(engine: Engine) -> list[dict]:
     now = utcnow()
     rows = []
     for (rule_id, team), eps in sorted(groups.items()):
-        signal, detected, acted = [], [], []
+        signal, detected, acted, acked = [], [], [], []
         for e in eps:
+            if e["acknowledged_at"] is not None and e["signal_at"] is not None:
+                acked.append((_dt(e["acknowledged_at"]) - _dt(e["signal_at"])).total_seconds())
             if e["acted_at"] is not None and e["signal_at"] is not None:
                 acted.append((_dt(e["acted_at"]) - _dt(e["signal_at"])).total_seconds())
             if e["delivered_at"] is None:
@@ -72,6 +74,9 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             "detected_to_delivered_p50_s": percentile(detected, 0.5),
             "detected_to_delivered_p95_s": percentile(detected, 0.95),
             "detected_to_delivered_max_s": max(detected) if detected else None,
+            "acknowledged_episodes": len(acked),
+            "signal_to_acknowledged_p50_s": percentile(acked, 0.5),
+            "escalated_episodes": sum(e["escalated_at"] is not None for e in eps),
             "acted_episodes": len(acted),
             "signal_to_acted_p50_s": percentile(acted, 0.5),
             "signal_to_acted_p95_s": percentile(acted, 0.95),

@@ -115,6 +115,9 @@ alert_episodes = sa.Table(
     sa.Column("fired_at", sa.DateTime),
     sa.Column("delivered_at", sa.DateTime),
     sa.Column("acted_at", sa.DateTime),
+    sa.Column("acknowledged_at", sa.DateTime),
+    sa.Column("acknowledged_by", sa.Text),
+    sa.Column("escalated_at", sa.DateTime),
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
@@ -181,6 +184,69 @@ tasks = sa.Table(
     schema="ops", comment="Tasks the flow gives people (checklists, reviews), with owner and due.",
 )
 
+silences = sa.Table(
+    "silences", metadata,
+    sa.Column("silence_id", sa.Text, primary_key=True),
+    sa.Column("matchers", sa.Text, nullable=False),  # JSON {label: value}
+    sa.Column("starts_at", sa.DateTime, nullable=False),
+    sa.Column("ends_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expired_at", sa.DateTime),
+    schema="ops", comment="Ad-hoc silences (perfflow silence): matching alerts are held, "
+    "not lost, from start to end (UTC).",
+)
+
+alert_notifications = sa.Table(
+    "alert_notifications", metadata,
+    sa.Column("action_key", sa.Text, primary_key=True),  # ops.action_log.idempotency_key
+    sa.Column("episode_id", sa.Text, nullable=False),
+    sa.Column("rule_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("recipient_id", sa.Text, nullable=False),
+    sa.Column("recipient_name", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("route_id", sa.Text, nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),  # JSON
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON
+    sa.Column("status", sa.Text, nullable=False),  # queued sent inhibited silenced dropped
+    sa.Column("reason", sa.Text),
+    sa.Column("queued_at", sa.DateTime, nullable=False),
+    sa.Column("hold_until", sa.DateTime),
+    sa.Column("notification_id", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_alert_notifications_status_group", "status", "group_key"),
+    schema="ops", comment="Every alert notification an action asked for, with what became of "
+    "it: queued in its group, sent in a grouped notification, inhibited, silenced or dropped, "
+    "and why.",
+)
+
+notification_log = sa.Table(
+    "notification_log", metadata,
+    sa.Column("notification_id", sa.Text, primary_key=True),  # the Idempotency-Key sent
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("route_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("recipient_id", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),  # first, group_interval, repeat, held
+    sa.Column("members", sa.Text, nullable=False),  # JSON list of action keys
+    sa.Column("alerts", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # sending delivered failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.UniqueConstraint("group_key", "sequence", name="uq_notification_group_sequence"),
+    schema="ops", comment="Every grouped notification sent: its group, members and why it "
+    "went out then.",
+)
+
 alert_state = sa.Table(
     "alert_state", metadata,
     sa.Column("rule_id", sa.Text, primary_key=True),
@@ -203,6 +269,9 @@ response_times = sa.Table(
     sa.Column("detected_to_delivered_p50_s", sa.Float),
     sa.Column("detected_to_delivered_p95_s", sa.Float),
     sa.Column("detected_to_delivered_max_s", sa.Float),
+    sa.Column("acknowledged_episodes", sa.Integer),
+    sa.Column("signal_to_acknowledged_p50_s", sa.Float),
+    sa.Column("escalated_episodes", sa.Integer),
     sa.Column("acted_episodes", sa.Integer),  # episodes a person marked done (a task closed)
     sa.Column("signal_to_acted_p50_s", sa.Float),
     sa.Column("signal_to_acted_p95_s", sa.Float),

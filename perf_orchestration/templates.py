@@ -96,8 +96,18 @@ def resolved_notice(ctx: AlertContext) -> tuple[str, str]:
     return title, body
 
 
+def escalation_notice(ctx: AlertContext) -> tuple[str, str]:
+    title = f"Escalated, not acknowledged: [{ctx.subject}] {ctx.description}"
+    body = (f"{ctx.recipient_name}, nobody has acknowledged this alert since it fired at "
+            f"{ctx.local(ctx.fired_at)} (plant time): {ctx.description.lower()}, "
+            f"{ctx.metric or 'events'}: {_number(ctx.metric, ctx.value)}.\n"
+            "Acknowledge it with `perfflow ack` or the link in the first notification.")
+    return title, body
+
+
 TEMPLATES = {f.__name__: f for f in (breach_alert, root_cause_checklist, parameter_review,
-                                      skill_gap_questionnaire, success_story, resolved_notice)}
+                                      skill_gap_questionnaire, success_story, resolved_notice,
+                                      escalation_notice)}
 
 
 def render(template: str, ctx: AlertContext) -> tuple[str, str]:

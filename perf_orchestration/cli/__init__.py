@@ -1,4 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, task and query.
+"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, silence, ack,
+task and query.
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -52,6 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
 
+    sil = sub.add_parser("silence", help="hold matching alert notifications for a while")
+    sil.add_argument("action", choices=["add", "list", "expire"])
+    sil.add_argument("silence_id", nargs="?", help="for expire: the silence id")
+    sil.add_argument("--match", action="append", default=[], metavar="LABEL=VALUE",
+                     help="labels: rule_id, team, line, device, subject, severity, domain, kind")
+    sil.add_argument("--for", dest="duration", help="duration: 90m, 2h, 1d")
+    sil.add_argument("--until", help="end, plant time (instead of --for)")
+    sil.add_argument("--start", help="start, plant time (default: now)")
+    sil.add_argument("--by", help="who silences")
+    sil.add_argument("--comment", help="why")
+    sil.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
+    ack = sub.add_parser("ack", help="acknowledge an alert (stops its escalation)")
+    ack.add_argument("episode_id", nargs="?", help="ops.alert_episodes.episode_id")
+    ack.add_argument("--by", help="who acknowledges (employee id)")
+    ack.add_argument("--link", help="the signed acknowledgement link of a notification")
+    ack.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
     task = sub.add_parser("task", help="list open tasks or mark one done")
     task.add_argument("action", choices=["list", "done"])
     task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
@@ -85,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+        if args.command == "silence":
+            from perf_orchestration.cli.silence import run_silence
+            return run_silence(args)
+        if args.command == "ack":
+            from perf_orchestration.cli.ack import run_ack
+            return run_ack(args.episode_id, args.by, args.link, args.warehouse)
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)

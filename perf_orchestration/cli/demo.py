@@ -76,8 +76,7 @@ def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
     return progress_logger
 
 
-def _run_sensor(defs, instance, logger, progress, sensor_name: str,
-                job_name: str = "alert_actions_job") -> list:
+def _run_sensor(defs, instance, logger, progress, sensor_name: str) -> list:
     """One tick of a sensor, as the daemon would run it, and its runs in process."""
     sensor = defs.resolve_sensor_def(sensor_name)
     cursor_key = f"demo_{sensor_name}_cursor"
@@ -90,13 +89,13 @@ def _run_sensor(defs, instance, logger, progress, sensor_name: str,
     if not tick.run_requests:
         progress(f"{sensor_name}: {tick.skip_message or 'nothing to do'}")
         return []
-    job = defs.resolve_job_def(job_name).with_logger_defs({"console": logger})
+    job = defs.resolve_job_def(sensor.job_name).with_logger_defs({"console": logger})
     results = []
     for request in tick.run_requests:
         if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
             progress(f"{sensor_name}: {request.run_key} already ran (run key), skipped")
             continue
-        progress(f"{sensor_name}: launching {job_name} for {request.run_key[:80]}")
+        progress(f"{sensor_name}: launching {sensor.job_name} for {request.run_key[:80]}")
         results.append(job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={**request.run_config, "loggers": {"console": {}}},
@@ -104,22 +103,75 @@ def _run_sensor(defs, instance, logger, progress, sensor_name: str,
     return results
 
 
-LIVE_DEVICE = "T5-D01"
+STORM_LINE_TEAMS = ("T4", "T5")  # the assembly line
+STORM_DEVICES = ("T5-D01", "T4-D02", "T5-D02")
 
 
-def _live_breach(defs, instance, logger, progress, server: SimulatorServer) -> list:
-    """The live path in miniature: the source watch reads the MES, a device then fails
-    three times now, and the next tick fires and delivers (signal -> delivered is real)."""
+def _storm_records(now: datetime) -> tuple[list[dict], list[dict]]:
+    """Three devices of the assembly line fail three times each, and both its teams'
+    first-article pass rate drops for the two hours before (closed by a later record)."""
+    failures = [{"event_id": f"LIVE-{now:%Y%m%d}-{device}-{i}", "device_id": device,
+                 "device_type": "robot", "station_id": device.replace("-D", "-S"),
+                 "team_id": device.partition("-")[0], "occurred_at": now.isoformat(),
+                 "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
+                for device in STORM_DEVICES for i in range(3)]
+    hour = now.replace(minute=0, second=0)
+    inspections = []
+    for team in STORM_LINE_TEAMS:
+        for h in (3, 2):
+            for i in range(6):
+                at = hour - timedelta(hours=h) + timedelta(minutes=10 * i)
+                inspections.append({
+                    "inspection_id": f"LIVE-{at:%Y%m%d%H%M}-{team}", "station_id": f"{team}-S01",
+                    "team_id": team, "inspected_at": at.isoformat(), "product": "P-100",
+                    "result": "fail" if i % 2 else "pass",
+                    "defect_code": "D05-RUN" if i % 2 else None, "inspector_id": "E0001"})
+        closing = hour - timedelta(minutes=50)
+        inspections.append({
+            "inspection_id": f"LIVE-{closing:%Y%m%d%H%M}-{team}-close",
+            "station_id": f"{team}-S01", "team_id": team, "inspected_at": closing.isoformat(),
+            "product": "P-100", "result": "pass", "defect_code": None, "inspector_id": "E0001"})
+    return failures, inspections
+
+
+def _live_storm(defs, instance, logger, progress, server: SimulatorServer) -> list:
+    """The live path in a storm: the source watch reads the MES; then three devices of the
+    assembly line fail three times each and both its teams' first-article pass rate has
+    dropped; the next tick fires five episodes, and the routing groups and inhibits their
+    notifications (signal -> delivered is real)."""
     results = _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
     now = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0)
-    server.add_records("mes", "equipment_events", [
-        {"event_id": f"LIVE-{now:%Y%m%d}-{LIVE_DEVICE}-{i}", "device_id": LIVE_DEVICE,
-         "device_type": "robot", "station_id": LIVE_DEVICE.replace("-D", "-S"),
-         "team_id": LIVE_DEVICE.partition("-")[0], "occurred_at": now.isoformat(),
-         "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
-        for i in range(3)])
-    progress(f"live: {LIVE_DEVICE} failed 3 times at {now:%H:%M:%S} (records added to the MES)")
+    failures, inspections = _storm_records(now)
+    server.add_records("mes", "equipment_events", failures)
+    server.add_records("mes", "first_article_inspections", inspections)
+    progress(f"live storm at {now:%H:%M:%S}: {', '.join(STORM_DEVICES)} failed 3 times each; "
+             f"first-article dips of {' and '.join(STORM_LINE_TEAMS)} (records added to the MES)")
     return results + _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
+
+
+def _dispatch_notifications(defs, instance, logger, progress, url: str) -> list:
+    """Wait for the queued notification groups to come due and dispatch them, as the
+    dispatch sensor does in the daemon (group_wait is 10 s in the bundled routing)."""
+    from perf_orchestration.actions import utcnow
+    from perf_orchestration.alertmanager.notify import next_due
+    from perf_orchestration.config_files import plant_routing
+
+    engine = make_engine(url)
+    results = []
+    try:
+        for _ in range(5):
+            due = next_due(engine, plant_routing())
+            if due is None or due > utcnow() + timedelta(seconds=30):
+                break
+            wait = (due - utcnow()).total_seconds()
+            if wait > 0:
+                progress(f"notifications: groups due in {wait:.1f}s (group_wait)")
+                time.sleep(wait + 0.05)
+            results += _run_sensor(defs, instance, logger, progress,
+                                   "notification_dispatch_sensor")
+    finally:
+        engine.dispose()
+    return results
 
 
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
@@ -185,13 +237,15 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor")
         stages["actions_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        results += _live_breach(defs, instance, logger, progress, server)
-        stages["live_breach_seconds"] = time.perf_counter() - t
+        results += _live_storm(defs, instance, logger, progress, server)
+        stages["live_storm_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        results += _dispatch_notifications(defs, instance, logger, progress, url)
+        stages["notifications_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         dropped = demo_folder(intake_dir, scenario)
         progress(f"{len(dropped)} department workbooks dropped into {intake_dir}")
-        results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor",
-                               "workbook_intake_job")
+        results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor")
         stages["workbooks_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = build_summary(

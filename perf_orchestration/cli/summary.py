@@ -68,6 +68,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         team_days = _team_days(engine, scenario)
         alerts = alert_summary(engine)
         workbooks = intake_summary(engine, intake_dir) if intake_dir else {}
+        notifications = notification_summary(engine)
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -99,6 +100,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "live_response_seconds": alerts["live_response_seconds"],
         "live_response_basis": alerts["live_response_basis"],
         "auto_triggered_ratio": alerts["auto_triggered_ratio"],
+        "notifications": notifications,
         "receivers": _receiver_counts(receivers or {}),
         "workbooks": workbooks,
     }
@@ -186,6 +188,36 @@ def alert_summary(engine) -> dict:
                                "delivered action, for episodes the source watch sensor fired",
         "auto_triggered_ratio": round(sum(a["episode_id"] in auto for a in delivered)
                                       / len(delivered), 3) if delivered else None,
+    }
+
+
+def notification_summary(engine) -> dict:
+    """What the routing made of the alerts: each notification action's fate (sent in a
+    group, inhibited, silenced, dropped) with its reason, and every grouped message."""
+    from sqlalchemy import select
+
+    from perf_orchestration.tables import alert_notifications, notification_log
+
+    with engine.connect() as conn:
+        members = conn.execute(select(alert_notifications.c.status,
+                                      alert_notifications.c.episode_id,
+                                      alert_notifications.c.recipient_id,
+                                      alert_notifications.c.reason)
+                               .order_by(alert_notifications.c.queued_at)).all()
+        sent = conn.execute(select(notification_log).order_by(
+            notification_log.c.created_at, notification_log.c.sequence)).mappings().all()
+    by_status: dict[str, int] = defaultdict(int)
+    for status, *_ in members:
+        by_status[status] += 1
+    return {
+        "requested": len(members),
+        "by_status": dict(sorted(by_status.items())),
+        "sent": len([n for n in sent if n["status"] == "delivered"]),
+        "messages": [{"group": n["group_key"], "reason": n["reason"], "alerts": n["alerts"],
+                      "channel": n["channel"], "recipient": n["recipient_id"],
+                      "status": n["status"]} for n in sent],
+        "not_sent": [{"episode_id": e, "recipient": r, "status": st, "reason": why}
+                     for st, e, r, why in members if st in ("inhibited", "silenced", "dropped")],
     }
 
 
@@ -287,6 +319,16 @@ def write_report(path: Path, summary: dict) -> None:
         lines += [f"- {f['file']}: {f['status']}, rows landed {f['rows_landed']}, quarantined "
                   f"{f['rows_quarantined']}, total check {f['total_check']}"
                   + (f" ({f['reason']})" if f["reason"] else "") for f in wb["by_file"]]
+    notes = summary.get("notifications") or {}
+    if notes.get("requested"):
+        lines += ["", "## Notifications (routing.yaml)", "",
+                  f"{notes['requested']} notification(s) asked for by the actions, "
+                  f"{notes['sent']} grouped message(s) sent; by status: {notes['by_status']}",
+                  ""]
+        lines += [f"- {m['channel']} to {m['recipient']} ({m['reason']}, {m['alerts']} "
+                  f"alert(s)): {m['status']}" for m in notes["messages"]]
+        lines += [f"- not sent to {n['recipient']}: {n['episode_id']}: {n['status']}, "
+                  f"{n['reason']}" for n in notes["not_sent"]]
     if summary["step_failures"]:
         lines += ["", "## Failed steps", ""]
         lines += [f"- {f['step']}: {f['error']}" for f in summary["step_failures"]]

@@ -46,7 +46,8 @@ CHANNELS = ("webhook", "email", "task")
 # The names perf_orchestration.templates renders; kept here so loading rules does not pull in
 # the rendering code (tests check both lists agree).
 TEMPLATE_NAMES = ("breach_alert", "root_cause_checklist", "parameter_review",
-                  "skill_gap_questionnaire", "success_story", "resolved_notice")
+                  "skill_gap_questionnaire", "success_story", "resolved_notice",
+                  "escalation_notice")
 # Source events an event rule may count, and the subject each is counted per: a failure
 # belongs to its device, a renewal to its owner (the account manager).
 EVENT_SUBJECTS: dict[str, tuple[str, ...]] = {
@@ -126,6 +127,20 @@ class Action(_Strict):
         return _known("template", v, TEMPLATE_NAMES)
 
 
+class Escalation(_Strict):
+    """Who is told when nobody acknowledged a fired alert in time."""
+
+    after_minutes: Annotated[float, Field(strict=True, gt=0, le=7 * 24 * 60,
+                                          allow_inf_nan=False)]
+    role: str
+    channel: Literal["webhook", "email"] = "email"
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str) -> str:
+        return _known("role", v, ROLES)
+
+
 class Rule(_Strict):
     """One alert rule. Metric rules run the episode state machine over windows; event
     rules count source events per subject and plant day."""
@@ -144,6 +159,7 @@ class Rule(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     notify_resolved: bool = True
     actions: tuple[Action, ...] = ()
+    escalation: Escalation | None = None
 
     @field_validator("metric")
     @classmethod

@@ -1,0 +1,270 @@
+"""Alert storms: grouped, inhibited and silenced notifications, counted exactly; a restart
+in the middle neither loses nor repeats one; routing.yaml refuses what cannot work."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from perf_orchestration.alert_store import RULES_ASSET, record_event_firings
+from perf_orchestration.alertmanager.config import load_routing
+from perf_orchestration.alertmanager.notify import dispatch_due, next_due
+from perf_orchestration.alertmanager.silences import (
+    SilenceError,
+    add_silence,
+    expire_silence,
+    list_silences,
+)
+from perf_orchestration.alerts import run_episode_actions
+from perf_orchestration.configfile import ConfigError
+from perf_orchestration.delivery import EmailChannel, WebhookChannel
+from perf_orchestration.rules import Firing, load_rules
+from perf_orchestration.rules.config import RuleSet
+from perf_orchestration.tables import (
+    RAW_TABLES,
+    alert_episodes,
+    alert_notifications,
+    alert_transitions,
+    metadata,
+    notification_log,
+    tasks,
+)
+from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.warehouse import ensure_schemas, make_engine
+
+T0 = datetime(2026, 11, 2, 1, 0)  # 09:00 plant time, a Monday
+RULES = load_rules()
+ROUTING = load_routing()
+PEOPLE = [("E41", "T4", "team_leader"), ("E42", "T4", "qa_engineer"),
+          ("E43", "T4", "production_planner"), ("E44", "T4", "maintenance_lead"),
+          ("E51", "T5", "team_leader"), ("E52", "T5", "qa_engineer"),
+          ("E53", "T5", "production_planner"), ("E54", "T5", "maintenance_lead"),
+          ("E45", "T4", "workshop_director"), ("E55", "T5", "workshop_director")]
+
+
+def _raw(values: dict, key: str) -> dict:
+    return {**values, "updated_at": T0, "source_system": "t", "source_record_id": key,
+            "ingestion_run_id": "t", "ingested_at": T0, "partition_key": "snapshot"}
+
+
+@pytest.fixture
+def engine(warehouse_url):
+    engine = make_engine(warehouse_url)
+    ensure_schemas(engine, metadata)
+    with engine.begin() as conn:
+        conn.execute(RAW_TABLES["hr_teams"].insert(), [
+            _raw({"team_id": t, "name": t, "line_id": "ASM", "line_type": "assembly",
+                  "workshop": "W2"}, t) for t in ("T4", "T5")])
+        conn.execute(RAW_TABLES["hr_employees"].insert(), [
+            _raw({"employee_id": e, "name": f"Person {e}", "team_id": t, "role": r,
+                  "shift": "day", "email": f"{e.lower()}@plant1.example.com",
+                  "hired_at": datetime(2020, 1, 1)}, e) for e, t, r in PEOPLE])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def receivers():
+    with WebhookReceiver("s3cret") as hook, SmtpReceiver() as smtp:
+        channels = {"webhook": WebhookChannel(hook.url, "s3cret", backoff_seconds=0.01),
+                    "email": EmailChannel("127.0.0.1", smtp.port, "alerts@plant1.example.com",
+                                              backoff_seconds=0.01)}
+        yield hook, smtp, channels
+
+
+def _device_episode(engine, device: str, at: datetime) -> str:
+    rule = RULES.rule("device-failures-3-per-day")
+    firing = Firing(rule.id, device, f"{rule.id}|{device}|2026-11-02", "2026-11-02",
+                    at.replace(tzinfo=None), ("a", "b", "c"))
+    with engine.begin() as conn:
+        record_event_firings(conn, rule, RULES.stamp, [firing], recorded_by=RULES_ASSET,
+                             stamp=at)
+    return firing.episode_id
+
+
+def _fai_episode(engine, team: str, at: datetime, state: str = "firing") -> str:
+    episode_id = f"fai-below-92-5|{team}|{(at - timedelta(hours=2)).isoformat()}"
+    with engine.begin() as conn:
+        conn.execute(alert_episodes.insert().values(
+            episode_id=episode_id, rule_id="fai-below-92-5", rule_version="t", subject=team,
+            state=state, episode_start=at - timedelta(hours=2), signal_at=at, detected_at=at,
+            fired_at=at, value=0.8, threshold=0.925))
+    return episode_id
+
+
+def _statuses(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(alert_notifications.c.status, sa.func.count())
+                                 .group_by(alert_notifications.c.status)).all())
+
+
+def test_a_storm_on_one_line_sends_a_handful_of_grouped_notifications(engine, receivers):
+    hook, smtp, channels = receivers
+    devices = [_device_episode(engine, d, T0) for d in ("T4-D01", "T4-D02", "T5-D01")]
+    quality = [_fai_episode(engine, t, T0) for t in ("T4", "T5")]
+    for episode in devices + quality:
+        run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    # nothing goes out before group_wait (10 s)
+    assert dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=5)) == []
+    assert next_due(engine, ROUTING) == T0 + timedelta(seconds=10)
+    sent = dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+    # 3 device alerts -> one e-mail per maintenance lead (T4's holds two alerts); the 2
+    # quality episodes' 4 notifications are inhibited by the failing devices of the line
+    assert sorted((n.reason, len(n.members)) for n, _ in sent) == [("first", 1), ("first", 2)]
+    assert all(r.status == "delivered" for _, r in sent)
+    assert _statuses(engine) == {"sent": 3, "inhibited": 4}
+    assert sorted(smtp.count_by_key().values()) == [1, 1] and hook.requests == 0
+    with engine.connect() as conn:
+        reasons = conn.execute(sa.select(alert_notifications.c.reason).where(
+            alert_notifications.c.status == "inhibited")).scalars().all()
+        owners = conn.execute(sa.select(tasks.c.owner_id)).scalars().all()
+        delivered = conn.execute(sa.select(alert_episodes.c.delivered_at).where(
+            alert_episodes.c.episode_id.in_(devices))).scalars().all()
+    assert all("inhibit rule failing-device-mutes-line-quality" in r for r in reasons)
+    assert sorted(owners) == ["E42", "E52"]  # the QA checklists are tasks: never muted
+    assert all(d is not None for d in delivered)
+    # a restarted dispatcher finds nothing left to send
+    assert dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=30)) == []
+    assert sum(smtp.count_by_key().values()) == 2
+
+
+def test_a_crash_between_claim_and_send_sends_once_with_the_same_key(engine, receivers):
+    hook, _, channels = receivers
+    episode = _fai_episode(engine, "T4", T0)
+    run_episode_actions(engine, RULES, episode, {}, routing=ROUTING, now=T0)
+
+    class Crash(Exception):
+        pass
+
+    class Crashing:
+        def send(self, message):
+            raise Crash
+
+    with pytest.raises(Crash):
+        dispatch_due(engine, ROUTING, {**channels, "webhook": Crashing(), "email": Crashing()},
+                     now=T0 + timedelta(seconds=11))
+    # a restarted daemon a minute later sends the claimed turns, with the keys claimed
+    with engine.connect() as conn:
+        claimed = set(conn.execute(sa.select(notification_log.c.notification_id)).scalars())
+    sent = dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=80))
+    assert {n.notification_id for n, _ in sent} == claimed and len(claimed) == 2
+    assert dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=90)) == []
+    assert hook.duplicates == 0 and len(hook.unique()) == 1
+
+
+def test_still_firing_repeats_after_the_repeat_interval(engine, receivers):
+    hook, _, channels = receivers
+    episode = _fai_episode(engine, "T5", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+    assert dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(hours=3)) == []
+    again = dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(hours=4, seconds=12))
+    assert sorted(n.reason for n, _ in again) == ["repeat", "repeat"]
+    assert hook.received[-1]["json"]["subject"].startswith("Still firing:")
+
+
+def test_a_silence_holds_and_the_resolution_follows_when_it_ends(engine, receivers):
+    hook, _, channels = receivers
+    sid = add_silence(engine, {"line": "ASM", "domain": "quality"}, T0,
+                      T0 + timedelta(hours=1), "shift lead Wang", "line trial run", now=T0)
+    assert [s["silence_id"] for s in list_silences(engine, now=T0)] == [sid]
+    episode = _fai_episode(engine, "T4", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    assert dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(minutes=5)) == []
+    assert _statuses(engine) == {"silenced": 2}
+    # the dip ends while silenced: the episode still closes
+    with engine.begin() as conn:
+        conn.execute(alert_episodes.update().where(alert_episodes.c.episode_id == episode)
+                     .values(state="resolved", resolved_at=T0 + timedelta(minutes=30)))
+    run_episode_actions(engine, RULES, episode, channels, "resolved", routing=ROUTING,
+                        now=T0 + timedelta(minutes=30))
+    expire_silence(engine, sid, now=T0 + timedelta(minutes=40))
+    sent = dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(minutes=41))
+    # the firing notices are dropped (it resolved), the resolved notices go out
+    assert _statuses(engine) == {"dropped": 2, "sent": 2}
+    assert [r.status for _, r in sent] == ["delivered", "delivered"]
+    assert "resolved" in hook.received[0]["json"]["subject"].lower()
+
+
+def test_silence_input_is_checked(engine):
+    with pytest.raises(SilenceError, match="not after start"):
+        add_silence(engine, {"line": "ASM"}, T0, T0, "me", "why")
+    with pytest.raises(SilenceError, match="unknown label colour"):
+        add_silence(engine, {"colour": "red"}, T0, T0 + timedelta(hours=1), "me", "why")
+    with pytest.raises(SilenceError, match="no active silence"):
+        expire_silence(engine, "nope")
+
+
+BASE = """version: t
+route: {id: root, group_by: [line], group_wait_seconds: 0, group_interval_seconds: 60,
+        repeat_interval_seconds: 3600%s}
+"""
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (", routes: [{id: a, match: {domain: quality}}, {id: b, match: {domain: quality}}]",
+     "route 'b'|never reached"),
+    (", match: {line: ASM}", "root route matches every alert"),
+    (", routes: [{id: a, match: {colour: red}}]", "unknown label 'colour'"),
+    ("}\ninhibit_rules: [{id: self, source: {domain: quality, line: ASM}, "
+     "target: {domain: quality}}]\n#", "inhibit its own source"),
+    ("}\nmute_windows: [{id: w, weekdays: [sun], start: '06:00', end: '02:00', "
+     "reason: x}]\n#", "not after start"),
+])
+def test_routing_refusals_name_the_file_and_entry(tmp_path, extra, message):
+    path = tmp_path / "routing.yaml"
+    path.write_text(BASE % extra)
+    with pytest.raises(ConfigError) as err:
+        load_routing(path)
+    text = "\n".join(err.value.problems)
+    assert str(path) in text
+    assert any(part in text for part in message.split("|")), text
+
+
+def test_the_bundled_routing_loads_and_routes_by_domain():
+    from perf_orchestration.alertmanager.matching import matched_routes
+
+    assert [r.id for r in matched_routes(ROUTING, {"domain": "quality"})] == ["quality"]
+    crit = matched_routes(ROUTING, {"severity": "critical", "domain": "quality"})
+    assert crit[0].id == "critical" and crit[0].group_wait == timedelta(0)
+    assert matched_routes(ROUTING, {})[0].id == "plant"
+    RuleSet.model_validate({"version": "x"})  # an empty rule set is valid too
+
+
+def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, receivers):
+    from perf_orchestration.alertmanager.escalation import (
+        AckError,
+        ack_link,
+        acknowledge,
+        escalate_due,
+        next_escalation,
+        verify_ack_link,
+    )
+
+    _, smtp, channels = receivers
+    acked, ignored = _fai_episode(engine, "T4", T0), _fai_episode(engine, "T5", T0)
+    for episode in (acked, ignored):
+        run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+    assert next_escalation(engine, RULES) == T0 + timedelta(minutes=30)
+    link = ack_link("https://plant1.example/ack", "k3y", acked, "E41")
+    assert verify_ack_link("k3y", link) == (acked, "E41")
+    with pytest.raises(AckError, match="signature"):
+        verify_ack_link("k3y", link.replace("E41", "E51"))
+    assert acknowledge(engine, acked, "E41", now=T0 + timedelta(minutes=10)) is True
+    assert acknowledge(engine, acked, "E41", now=T0 + timedelta(minutes=11)) is False
+    assert escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=29)) == []
+    before = sum(smtp.count_by_key().values())
+    escalated = escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=31))
+    assert [(a.episode_id, a.person.employee_id, r.status) for a, r in escalated] == [
+        (ignored, "E55", "delivered")]
+    assert escalate_due(engine, RULES, channels, now=T0 + timedelta(minutes=60)) == []
+    assert sum(smtp.count_by_key().values()) == before + 1
+    with engine.connect() as conn:
+        history = conn.execute(sa.select(alert_transitions.c.episode_id,
+                                         alert_transitions.c.to_state)
+                               .where(alert_transitions.c.to_state.in_(
+                                   ("acknowledged", "escalated")))).all()
+    assert sorted(history) == sorted([(acked, "acknowledged"), (ignored, "escalated")])
