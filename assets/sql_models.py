@@ -11,6 +11,7 @@ from perf_orchestration.entities import ENTITIES_BY_TABLE
 from perf_orchestration.freshness import hourly_volume, source_freshness
 from perf_orchestration.model_windows import model_window
 from perf_orchestration.sqlmodels import SqlProject, load_project, run_model, run_tests
+from perf_orchestration.sqlmodels.preview import preview
 from perf_orchestration.tables import plant_calendar, upsert_calendar
 
 OWNERS = ["team:data-engineering"]
@@ -117,7 +118,7 @@ def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
         partitions_def=hourly_partitions if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         required_resource_keys={"warehouse"}, pool="warehouse_write", check_specs=specs,
-        metadata={"sql_file": str(model.path.relative_to(SQL_ROOT.parent)),
+        metadata={"sql_file": str(model.path.relative_to(project.root.parent)),
                   "materialized": model.materialized},
     )
     def _model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -133,6 +134,7 @@ def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
                 "rows_replaced": result.deleted,
                 "window_utc": f"{window[0]} .. {window[1]}" if window else "full",
                 "sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+                **_preview_metadata(engine, model),
             },
             check_results=[
                 dg.AssetCheckResult(
@@ -144,6 +146,15 @@ def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
         )
 
     return _model
+
+
+def _preview_metadata(engine, model) -> dict:
+    """A mart's whole row count (plotted over time by the UI) and its newest rows."""
+    if model.schema != "marts":
+        return {}
+    seen = preview(engine, model.schema, model.name, model.config.partition_by)
+    return {"dagster/row_count": seen.row_count,
+            "preview": dg.MetadataValue.md(seen.markdown())}
 
 
 def build_defs(root: Path = SQL_ROOT) -> dg.Definitions:

@@ -1,7 +1,8 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
-A plant config folder holds named files (line_metrics.yaml, rules.yaml, goals.yaml,
-calibration.yaml) and a scenarios/ folder; each is validated by its pydantic model.
+A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
+goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, workbooks.yaml) and a scenarios/
+folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from perf_orchestration.line_config import load_line_config
 from perf_orchestration.people.config import BADGES_FILE, FEEDBACK_FILE, load_badges, load_feedback
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
+from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
 
@@ -30,6 +32,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     CALIBRATION_FILE: load_calibration,
     FEEDBACK_FILE: load_feedback,
     BADGES_FILE: load_badges,
+    WORKBOOKS_FILE: load_workbook_config,
 }
 
 
@@ -37,6 +40,12 @@ def plant_rules(directory: str | Path | None = None) -> RuleSet:
     """The rules in force: the config folder's rules.yaml, or the bundled one."""
     path = config_dir(directory) / RULES_FILE
     return load_rules(path if path.exists() else None)
+
+
+def plant_workbooks(directory: str | Path | None = None):
+    """The workbook kinds in force: the config folder's workbooks.yaml, or the bundled one."""
+    path = config_dir(directory) / WORKBOOKS_FILE
+    return load_workbook_config(path if path.exists() else None)
 
 
 def plant_routing(directory: str | Path | None = None) -> RoutingConfig:

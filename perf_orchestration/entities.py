@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnType = Literal["str", "int", "float", "datetime"]
+ColumnType = Literal["str", "int", "float", "datetime", "date"]
 
 DEFECT_CODES = (
     "D01-POROSITY", "D02-CRACK", "D03-UNDERCUT", "D04-SPATTER", "D05-RUN",

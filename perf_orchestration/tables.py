@@ -13,7 +13,8 @@ from perf_orchestration.entities import ENTITIES, Entity
 
 metadata = sa.MetaData()
 
-SQL_TYPES = {"str": sa.Text, "int": sa.BigInteger, "float": sa.Float, "datetime": sa.DateTime}
+SQL_TYPES = {"str": sa.Text, "int": sa.BigInteger, "float": sa.Float, "datetime": sa.DateTime,
+             "date": sa.Date}
 PROVENANCE_COLUMNS = ("source_system", "source_record_id", "ingestion_run_id", "ingested_at",
                       "partition_key")
 SNAPSHOT_PARTITION = "snapshot"
@@ -280,4 +281,27 @@ response_times = sa.Table(
     sa.Column("refreshed_at", sa.DateTime, nullable=False),
     schema="marts", comment="Per rule and team: signal -> delivered and detected -> delivered "
     "percentiles (seconds), and the share of delivered actions the flow triggered on its own.",
+)
+
+# --- workbook intake --------------------------------------------------------------------
+
+file_intake = sa.Table(
+    "file_intake", metadata,
+    sa.Column("file_hash", sa.Text, primary_key=True),  # sha256 of the content
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("sheets_read", sa.Integer, nullable=False),
+    sa.Column("sheets_skipped", sa.Integer, nullable=False),
+    sa.Column("rows_landed", sa.Integer, nullable=False),
+    sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("rows_excluded", sa.Integer, nullable=False),
+    sa.Column("total_check", sa.Text, nullable=False),  # ok, mismatch, absent, not_run
+    sa.Column("total_detail", sa.Text),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("intake_at", sa.DateTime, nullable=False),
+    sa.Index("ix_file_intake_path", "path"),
+    schema="ops", comment="One row per workbook file content (sha256) dropped for intake: what "
+    "was read, landed and quarantined, the workbook's own total check, status and reason.",
 )

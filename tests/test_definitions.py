@@ -33,9 +33,11 @@ def test_assets_have_description_group_and_owner():
 
 
 def test_jobs_exist_with_descriptions():
-    for name in ("perf_flow_job", "roster_job"):
+    for name in ("perf_flow_job", "roster_job", "workbook_intake_job"):
         job = defs.resolve_job_def(name)
         assert job.description
+    for name in ("alert_episode_sensor", "workbook_intake_sensor"):
+        assert defs.resolve_sensor_def(name).description
 
 
 def test_partitioned_assets_backfill_in_one_run():

@@ -48,6 +48,20 @@ def test_demo_summary_has_the_promised_keys_and_balanced_rows(demo_dir):
     assert "marts/team_daily_quality" in summary["assets_materialized"]
 
 
+def test_demo_consolidates_the_dropped_workbooks(demo_dir):
+    wb = json.loads((demo_dir / "summary.json").read_text())["workbooks"]
+    assert (wb["files"], wb["sheets"], wb["rows_landed"], wb["rows_quarantined"]) == \
+        (5, 11, 155, 5)
+    assert wb["total_checks"] == {"ok": 2, "mismatch": 1, "absent": 0, "not_run": 2}
+    assert wb["by_status"] == {"corrupt": 1, "encrypted": 1, "landed": 2, "total_mismatch": 1}
+    mismatch = next(f for f in wb["by_file"] if f["status"] == "total_mismatch")
+    assert "sheet '汇总'" in mismatch["reason"] and "output_qty" in mismatch["reason"]
+    url = f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}"
+    out = _run("query", "--warehouse", url, "select count(*) as n, count(distinct sheet_name) "
+               "as sheets from raw.excel_production_daily").stdout
+    assert out.splitlines()[1] == "109,4"
+
+
 def test_demo_reports_the_day_s_team_metrics_with_the_painting_dip(demo_dir):
     teams = {r["team_id"]: r for r in json.loads(
         (demo_dir / "summary.json").read_text())["team_daily_metrics"]}
@@ -79,6 +93,8 @@ def test_the_same_numbers_come_out_on_postgresql(demo_dir, pg_url, pg_instance_e
     assert pg["team_daily_metrics"] == lite["team_daily_metrics"]
     assert pg["goal_health"]["cells"] == lite["goal_health"]["cells"]
     assert pg["goal_health"]["red"] == lite["goal_health"]["red"]
+    assert {k: v for k, v in pg["workbooks"].items() if k != "by_file"} == \
+        {k: v for k, v in lite["workbooks"].items() if k != "by_file"}
     query = "select team_id, partition_key, oee from marts.team_hourly_quality order by 1, 2"
     a = _run("query", "--warehouse", pg_url, query).stdout
     b = _run("query", "--warehouse", f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}",
@@ -200,6 +216,7 @@ def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
     assert proc.returncode == 0, proc.stderr
     after = json.loads((demo_dir / "summary.json").read_text())
     assert after["rows"] == before["rows"]
+    assert after["workbooks"] == before["workbooks"]  # same files: no second intake
     # nothing is sent twice: no new episode, no new delivery
     assert after["receivers"]["webhook"]["arrivals"] == 0
     assert after["receivers"]["email"]["arrivals"] == 0

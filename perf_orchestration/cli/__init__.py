@@ -1,5 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, backtest, silence, ack, task,
-trace, query and deployment checks (check-instance, roles).
+"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, silence, ack,
+task, trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", required=True, help="plant time (exclusive)")
     bt.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    intake = sub.add_parser("intake", help="consolidate a folder of department workbooks once")
+    intake.add_argument("dir", help="folder of .xlsx workbooks (sub-folders included)")
+    intake.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    intake.add_argument("--config", help="config folder with workbooks.yaml "
+                        "(default: $PERFFLOW_CONFIG_DIR or bundled)")
     live = sub.add_parser("live", help="run the Dagster daemon (and UI) with the sensors on")
     live.add_argument("--out", required=True, help="folder for the instance, warehouse, logs")
     live.add_argument("--simulate", action="store_true",
@@ -119,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             from perf_orchestration.cli.backtest import run_backtest
             return run_backtest(args.rules, args.start, args.end, args.warehouse)
+        if args.command == "intake":
+            from perf_orchestration.cli.intake import run_intake
+            return run_intake(args.dir, args.warehouse, args.config)
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)

@@ -27,6 +27,7 @@ from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZO
 from perf_orchestration.scenario import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.warehouse import embedded_url, make_engine, redacted
+from perf_orchestration.workbooks.generate import demo_folder
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -97,7 +98,7 @@ def _run_sensor(defs, instance, logger, progress, sensor_name: str) -> list:
         if instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
             progress(f"{sensor_name}: {request.run_key} already ran (run key), skipped")
             continue
-        progress(f"{sensor_name}: launching {sensor.job_name} for {request.run_key}")
+        progress(f"{sensor_name}: launching {sensor.job_name} for {request.run_key[:80]}")
         results.append(job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={**request.run_config, "loggers": {"console": {}}},
@@ -226,6 +227,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     else:
         (home / "dagster.yaml").write_text(EMBEDDED_INSTANCE_YAML)
     url = warehouse or embedded_url(out_dir / "warehouse")
+    intake_dir = out_dir / "intake"
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
     progress(f"scenario {scenario.name!r}: {count} hourly partitions {first} .. {last}")
@@ -246,7 +248,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     progress(f"team chat webhook receiver on {webhook.url}, mail server on port {smtp.port}")
     env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
            "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
-           "PERFFLOW_SMTP_PORT": str(smtp.port)}
+           "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir)}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -285,9 +287,14 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results += _people_loop(defs, instance, logger, progress, server, url)
         stages["people_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
+        dropped = demo_folder(intake_dir, scenario)
+        progress(f"{len(dropped)} department workbooks dropped into {intake_dir}")
+        results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor")
+        stages["workbooks_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),
-            results=results, simulator_stats=server.stats(), engine_url=url,
+            results=results, simulator_stats=server.stats(), engine_url=url, intake_dir=intake_dir,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )

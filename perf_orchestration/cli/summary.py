@@ -13,6 +13,7 @@ from perf_orchestration.people.summary import people_summary
 from perf_orchestration.response import percentile
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.warehouse import make_engine
+from perf_orchestration.workbooks.report import intake_summary
 
 ROW_FIELDS = ("fetched", "landed", "quarantined", "duplicates", "late")
 
@@ -44,7 +45,8 @@ def _asset_events(results: list[dg.ExecuteInProcessResult]):
 
 def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[str, str, int],
                   results: list[dg.ExecuteInProcessResult], simulator_stats: dict,
-                  engine_url: str, receivers: dict | None = None) -> dict:
+                  engine_url: str, receivers: dict | None = None,
+                  intake_dir: Path | None = None) -> dict:
     """Everything summary.json promises, keys of later capabilities present but empty."""
     first, last, count = partitions
     materialized, checks, failures = _asset_events(results)
@@ -66,6 +68,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         reasons = _quarantine_reasons(engine)
         team_days = _team_days(engine, scenario)
         alerts = alert_summary(engine)
+        workbooks = intake_summary(engine, intake_dir) if intake_dir else {}
         notifications = notification_summary(engine)
         people = people_summary(engine)
     finally:
@@ -102,6 +105,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "notifications": notifications,
         "receivers": _receiver_counts(receivers or {}),
         "people": people,
+        "workbooks": workbooks,
     }
 
 
@@ -318,6 +322,15 @@ def write_report(path: Path, summary: dict) -> None:
                   f"{cells['red']} red. Red cells, each traceable to its source records:", ""]
         lines += [f"- {r['subject']} {r['metric']} ({r['goal_id']}): progress ratio "
                   f"{r['progress_ratio']} - `{r['trace']}`" for r in health["red"]]
+    if summary.get("workbooks"):
+        wb = summary["workbooks"]
+        lines += ["", "## Department workbooks (intake folder)", "",
+                  f"{wb['files']} files, {wb['sheets']} sheets read, rows landed "
+                  f"{wb['rows_landed']}, quarantined {wb['rows_quarantined']}; total checks "
+                  f"{wb['total_checks']}", ""]
+        lines += [f"- {f['file']}: {f['status']}, rows landed {f['rows_landed']}, quarantined "
+                  f"{f['rows_quarantined']}, total check {f['total_check']}"
+                  + (f" ({f['reason']})" if f["reason"] else "") for f in wb["by_file"]]
     notes = summary.get("notifications") or {}
     if notes.get("requested"):
         lines += ["", "## Notifications (routing.yaml)", "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from perf_orchestration.entities import ColumnType
@@ -40,6 +40,7 @@ TYPE_DESCRIPTIONS: Final[dict[str, str]] = {
     "float": "a number",
     "str": "a string",
     "datetime": "an ISO 8601 date-time with a UTC offset",
+    "date": "a date",
 }
 
 #: What the canonical text of a parsed value looks like, per type; the regex expectation
@@ -49,6 +50,7 @@ TYPE_PATTERNS: Final[dict[str, str]] = {
     "float": r"^float:-?\d+(?:\.\d+)?(?:e[+-]\d+)?$",
     "str": r"^str:",
     "datetime": r"^datetime:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?$",
+    "date": r"^date:\d{4}-\d{2}-\d{2}$",
 }
 
 
@@ -78,6 +80,8 @@ def parse_value(type_: ColumnType, value: Any) -> Any:
         return number if math.isfinite(number) else INVALID
     if type_ == "datetime":
         return parse_datetime(value)
+    if type_ == "date":
+        return parse_date(value)
     raise ValueError(f"unknown column type {type_!r}")
 
 
@@ -95,6 +99,18 @@ def parse_datetime(value: Any) -> datetime | _Invalid:
             return INVALID
         return parsed.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
+        return INVALID
+
+
+def parse_date(value: Any) -> date | _Invalid:
+    """A calendar date from a date object or ISO text (YYYY-MM-DD); a date-time is not one."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) != 10:
+        return INVALID
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
         return INVALID
 
 
@@ -116,8 +132,8 @@ def type_tag(type_: ColumnType, parsed: Any, raw: Any) -> str | None:
         return None
     if parsed is INVALID:
         return f"rejected:{json_text(raw)}"
-    if type_ == "datetime":
-        return f"datetime:{parsed.isoformat()}"
+    if type_ in ("datetime", "date"):
+        return f"{type_}:{parsed.isoformat()}"
     if type_ == "float":
         return f"float:{parsed!r}"
     return f"{type_}:{parsed}"
@@ -131,6 +147,8 @@ def as_number(type_: ColumnType, parsed: Any) -> float:
         return float(parsed)
     if type_ == "datetime":
         return parsed.replace(tzinfo=UTC).timestamp()
+    if type_ == "date":
+        return float(parsed.toordinal())
     return math.nan
 
 

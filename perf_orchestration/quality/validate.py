@@ -41,7 +41,8 @@ from perf_orchestration.quality.suite import (
 
 POSITION_COLUMN = "_position"
 DUPLICATE_ROW = "duplicate_row"
-_LANDED_DTYPES = {"str": "string", "int": "Int64", "float": "Float64", "datetime": "datetime64[us]"}
+_LANDED_DTYPES = {"str": "string", "int": "Int64", "float": "Float64", "datetime": "datetime64[us]",
+                  "date": "object"}
 
 
 @dataclass(frozen=True)
