@@ -4,7 +4,6 @@ import dagster as dg
 from pydantic import Field
 
 from perf_orchestration.config_files import plant_workbooks
-from perf_orchestration.workbooks import consolidate
 
 
 class WorkbookFileConfig(dg.Config):
@@ -19,6 +18,8 @@ class WorkbookFileConfig(dg.Config):
 )
 def consolidate_workbook(context: dg.OpExecutionContext, config: WorkbookFileConfig) -> None:
     engine = context.resources.warehouse.get_engine()
+    from perf_orchestration.workbooks import consolidate  # pandas and openpyxl, on first use
+
     (result,) = consolidate(engine, [config.path], plant_workbooks(), context.run_id)
     context.log.info(result.line())
     context.log_event(dg.AssetObservation(

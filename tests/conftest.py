@@ -56,6 +56,10 @@ def pg_url(pg_database):
         for schema in SCHEMAS:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
+    # the warehouse resource creates the schemas once per URL and process: forget that
+    from resources.warehouse import _engine
+
+    _engine.cache_clear()
     return pg_database
 
 

@@ -11,8 +11,23 @@ from perf_orchestration.workbooks.config import (
     WorkbookKind,
     load_workbook_config,
 )
-from perf_orchestration.workbooks.consolidate import FileResult, consolidate
-from perf_orchestration.workbooks.intake import content_hash, is_locked, workbook_files
+
+# Consolidating pulls in pandas and openpyxl: loaded on first use, not when the code
+# location (which validates workbooks.yaml) is loaded.
+_LAZY = {"FileResult": "consolidate", "consolidate": "consolidate",
+         "content_hash": "intake", "is_locked": "intake", "workbook_files": "intake"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f"perf_orchestration.workbooks.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value  # also over the submodule of the same name import just set
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUNDLED_WORKBOOKS",
