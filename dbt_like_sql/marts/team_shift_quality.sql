@@ -17,24 +17,7 @@ quantities as (
         shift,
         shift_start,
         count(*) as team_hour_count,
-        sum(planned_minutes) as planned_minutes,
-        sum(run_minutes) as run_minutes,
-        sum(downtime_minutes) as downtime_minutes,
-        sum(ideal_minutes) as ideal_minutes,
-        sum(good_ideal_minutes) as good_ideal_minutes,
-        sum(total_count) as total_count,
-        sum(good_count) as good_count,
-        sum(rework_count) as rework_count,
-        sum(scrap_count) as scrap_count,
-        sum(fai_total) as fai_total,
-        sum(fai_passed) as fai_passed,
-        sum(checks_due) as checks_due,
-        sum(checks_completed) as checks_completed,
-        sum(changeover_count) as changeover_count,
-        sum(changeover_standard_minutes) as changeover_standard_minutes,
-        sum(changeover_actual_minutes) as changeover_actual_minutes,
-        sum(changeover_excess_minutes) as changeover_excess_minutes,
-        sum(person_hours_on_shift) as person_hours_on_shift
+        {{ include('summed_quantities') }}
     from hours
     group by
         team_id,
