@@ -9,7 +9,7 @@ perf_flow_job = dg.define_asset_job(
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(
         ["raw", "hr_teams"], ["raw", "hr_employees"], ["raw", "hr_trainings"],
         ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"])
-    - dg.AssetSelection.groups("people"),
+    - dg.AssetSelection.groups("people", "reports"),
     partitions_def=hourly_partitions,
     executor_def=dg.in_process_executor,
     description="Ingest, check, transform and compute metrics for a range of hourly partitions "
