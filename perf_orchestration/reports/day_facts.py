@@ -202,8 +202,9 @@ def complaint_keywords(tickets: list[dict]) -> list[dict]:
     """The words customers used most in the day's service tickets, with the tickets."""
     hits: dict[str, list[str]] = {}
     for t in tickets:
+        # a run of letters; Chinese text has no spaces, so a run of it counts as one keyword
         words = {w for w in re.findall(r"[^\W\d_]+", t["subject"].lower())
-                 if len(w) > 2 and w not in STOPWORDS}
+                 if (len(w) > 2 or not w.isascii()) and len(w) > 1 and w not in STOPWORDS}
         for w in words:
             hits.setdefault(w, []).append(t["ticket_id"])
     ranked = sorted(hits.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:KEYWORDS_SHOWN]

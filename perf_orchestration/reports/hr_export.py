@@ -88,6 +88,8 @@ def _read(engine: sa.Engine) -> tuple[list[dict], dict[str, dict], dict, dict]:
 
 def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
     """Every team and person goal scored for the day, with its health colour."""
+    if not sa.inspect(engine).has_table("goal_scores", schema="marts"):
+        return []
     scores = scores_for_day(engine, day)
     health = {h["goal_id"]: h for h in health_rows(engine, tree, "", scores=scores)}
     out = []
