@@ -66,13 +66,19 @@ def parse_yaml(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: byte {exc.start + 1}: not UTF-8 text (save the file as "
+                           "UTF-8)"]) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         raise ConfigError([f"{path}: {where}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: (top level): lists or mappings nested too deeply"]) \
+            from None
 
 
 def load_model(path: Path | str, model: type[M]) -> M:
