@@ -20,15 +20,22 @@ class ConfigError(Exception):
     """A config or scenario file that cannot be used; `problems` has one line each."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
+        # one line each, whatever a value or key quoted in a message holds
+        self.problems = [_one_line(p) for p in problems]
         super().__init__("\n".join(problems))
 
 
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and not (part.isprintable() and part.strip()):
+            part = repr(part)  # a key like "\n" or " " stays visible and on one line
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def validation_problems(source: str, err: ValidationError, data: object = None) -> list[str]:
