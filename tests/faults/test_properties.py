@@ -54,7 +54,8 @@ SQL_ROOT = Path(perf_orchestration.__file__).resolve().parents[1] / "dbt_like_sq
 def holds_for(invariant, scenario: str, name: str, prop, **counts) -> None:
     """Run hypothesis property `prop` (which returns nothing and counts its examples in
     `tried`), then record the invariant once; a failure re-raises hypothesis's own error
-    with the falsifying example."""
+    with the falsifying example. Counts the property fills in go in as dicts, read when
+    the invariant is recorded."""
     tried = {"examples": 0}
     failure: BaseException | None = None
     try:
@@ -555,7 +556,7 @@ def test_mutated_config_files_are_refused_cleanly(invariant, name):
 
     holds_for(invariant, f"config parsing: random mutations of {name}",
               "valid, or ConfigError lines naming the file; nothing else raised", prop,
-              **outcomes)
+              outcomes=outcomes)
     assert outcomes["refused"] > 0
 
 
@@ -581,7 +582,7 @@ def test_random_documents_are_refused_cleanly(invariant):
 
     holds_for(invariant, "config parsing: random text, bytes and YAML syntax in every "
               "config file", "ConfigError lines naming the file; nothing else raised", prop,
-              **outcomes)
+              outcomes=outcomes)
 
 
 def test_bundled_config_files_are_valid():
