@@ -4,11 +4,12 @@ A recipient acknowledges with `perfflow ack EPISODE --by PERSON`, or through the
 link in the notification (`ack_link`; a web front verifies it with `verify_ack_link`
 and calls `acknowledge`). A link carries its expiry inside the signed payload
 (`ACK_LINK_TTL` after it was made), so a link forwarded, logged or leaked stops working,
-and its expiry cannot be pushed back without the secret. An episode whose rule has an `escalation` and that nobody
-acknowledged `after_minutes` after it fired (and whose firing reached someone: an
-inhibited or silenced alert does not escalate) is told once to the escalation role of
-its subject (team leader -> workshop director). Both are rows in the episode's history
-(`ops.alert_transitions`: `acknowledged`, `escalated`) and times on the episode.
+and its expiry cannot be pushed back without the secret. An episode whose rule has an
+`escalation` and that nobody acknowledged `after_minutes` after it fired (and whose
+firing reached someone: an inhibited or silenced alert does not escalate) is told once
+to the escalation role of its subject (team leader -> workshop director). Both are rows
+in the episode's history (`ops.alert_transitions`: `acknowledged`, `escalated`) and times
+on the episode.
 """
 
 from __future__ import annotations
