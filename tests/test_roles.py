@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import PG_ADMIN_URL
 
 from perf_orchestration.entities import ENTITIES_BY_TABLE
 from perf_orchestration.ingestion import hourly_windows, ingest
@@ -37,12 +36,13 @@ DENIED = "permission denied"
 def roles_db(pg_database):
     """A database with the roles applied, and one login per role: {role: url}."""
     name = f"{sa.make_url(pg_database).database}_roles"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_url = sa.make_url(pg_database).set(database="postgres")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     logins = {"pipeline": f"{name}_etl", "hr": f"{name}_hr_user",
               "auditor": f"{name}_audit_user"}
     with admin.connect() as conn:
         conn.execute(sa.text(f'create database "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    url = admin_url.set(database=name)
     try:
         for _ in range(2):  # idempotent: the second run changes nothing and succeeds
             proc = subprocess.run([PERFFLOW, "roles", "apply", "--prefix", name, "--warehouse",
