@@ -231,3 +231,73 @@ class TcpRelay:
         self._stop = True
         self.cut()
         self._listener.close()
+
+
+# --- an alert that fired ------------------------------------------------------------------
+
+FAI_RULE = "fai-below-92-5"
+
+
+def load_roster(eng: sa.Engine) -> None:
+    """The default plant's HR roster (teams and employees) landed from the simulator."""
+    with SimulatorServer(scenario(hours=1), port=0, token=TOKEN) as server:
+        ingest_table(eng, server, "hr_teams")
+        ingest_table(eng, server, "hr_employees")
+
+
+def fire_fai_episode(eng: sa.Engine, team: str = "T3") -> str:
+    """Two hours of `team`'s first-article pass rate at 85% judged by the bundled rule, as
+    the rules asset records them: pending, then firing. Returns the episode id."""
+    from perf_orchestration.alert_store import RULES_ASSET, record_metric_evaluation
+    from perf_orchestration.rules import Observation
+    from perf_orchestration.rules.config import load_rules
+
+    rules = load_rules()
+    start = datetime(2026, 11, 2, 1)  # UTC naive, as the marts keep hours
+    hour = start.replace(hour=2) - start
+    observations = {team: [Observation(start + n * hour, start + (n + 1) * hour, 0.85,
+                                       start + (n + 1) * hour, line_id="PNT")
+                           for n in range(2)]}
+    result = record_metric_evaluation(eng, rules.rule(FAI_RULE), rules.stamp, observations,
+                                      recorded_by=RULES_ASSET, run_id="rules-run")
+    [episode] = result.fired
+    return episode
+
+
+def fault_actions_job():
+    """alert_actions_job with its resources read from the environment (the warehouse, the
+    webhook and the mail server a scenario started), for dg.execute_job and re-execution."""
+    import dagster as dg
+
+    from jobs.actions import alert_actions_job
+    from resources.delivery import DeliveryResource
+    from resources.warehouse import WarehouseResource
+
+    resources = {
+        "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),
+        "delivery": DeliveryResource(webhook_url=dg.EnvVar("PERFFLOW_WEBHOOK_URL"),
+                                     webhook_secret=dg.EnvVar("PERFFLOW_WEBHOOK_SECRET"),
+                                     smtp_port=dg.EnvVar.int("PERFFLOW_SMTP_PORT"),
+                                     max_retries=1, backoff_seconds=0.01),
+    }
+    return dg.Definitions(jobs=[alert_actions_job], resources=resources).resolve_job_def(
+        "alert_actions_job")
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, read, released): a receiver that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def routing_without_wait(directory: Path) -> Path:
+    """A config folder whose routing sends a group at once (group_wait 0), so the action
+    job itself delivers instead of leaving it to the dispatch sensor."""
+    from perf_orchestration.config_files import bundled_config_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    text = (bundled_config_dir() / "routing.yaml").read_text()
+    (directory / "routing.yaml").write_text(
+        text.replace("group_wait_seconds: 10", "group_wait_seconds: 0"))
+    return directory
