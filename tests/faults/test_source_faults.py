@@ -168,7 +168,10 @@ def test_late_rows_out_of_order_land_in_their_own_hour_and_the_hour_is_recompute
         invariant, warehouse_url):
     name = "first-article inspections arriving 3 h late, after the next hour's rows"
     table = "mes_first_article_inspections"
-    sc = scenario(hours=3, incidents=[fault("late_rows", table, count=4, late_hours=3)])
+    dips = [{"kind": "metric_dip", "id": f"dip-{t}", "team": t, "metric":
+             "first_article_pass_rate", "value": 0.5, "start": "2026-11-02T00:00:00",
+             "hours": 1} for t in ("T1", "T2", "T3", "T4", "T5", "T6", "T7")]
+    sc = scenario(hours=3, incidents=[*dips, fault("late_rows", table, count=4, late_hours=3)])
     eng = engine(warehouse_url)
     keys = [FIRST_HOUR, SECOND_HOUR]
     wins = windows(sc, keys)
@@ -200,6 +203,7 @@ def test_late_rows_out_of_order_land_in_their_own_hour_and_the_hour_is_recompute
               holds=landed_late == [(FIRST_HOUR, len(late))], late_rows=len(late),
               landed=dict(landed_late), fetched=counts["fetched"])
     recomputed = (after["fai_total"] == before["fai_total"] + n_late
+                  and after["value"] != before["value"]
                   and after["value"] == pytest.approx(after["fai_passed"] / after["fai_total"]))
     invariant(name, "the hour's metric is recomputed with the late rows", holds=recomputed,
               team=team, late_rows_of_team=n_late, total_before=before["fai_total"],
