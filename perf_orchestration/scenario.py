@@ -117,7 +117,8 @@ class Baseline(_Strict):
 
 DIP_METRICS = ("first_article_pass_rate", "first_pass_yield", "availability", "performance",
                "voc_over_limit_rate", "equipment_check_completion")
-FAULT_KINDS = ("http_5xx", "timeout", "malformed_rows", "duplicate_rows", "late_rows")
+FAULT_KINDS = ("http_5xx", "timeout", "rate_limited", "truncated_json", "malformed_json",
+               "malformed_rows", "duplicate_rows", "late_rows", "clock_skew", "source_stops")
 
 
 class MetricDip(_Strict):
@@ -167,6 +168,12 @@ class SourceFault(_Strict):
     status: int = Field(default=503, ge=500, le=599)
     delay_seconds: float = Field(default=3.0, gt=0, le=120, description="For timeouts")
     late_hours: float = Field(default=3.0, gt=0, le=24 * 7, description="For late rows")
+    retry_after_seconds: int = Field(default=1, ge=0, le=120,
+                                     description="Retry-After of a rate_limited answer")
+    skew_seconds: float = Field(default=300.0, ge=-86_400, le=86_400,
+                                description="How far the source's clock is off (clock_skew)")
+    stop_hours: float = Field(default=2.0, gt=0, le=24 * 7,
+                              description="How long the source publishes nothing (source_stops)")
 
     @model_validator(mode="after")
     def _known_entity(self) -> SourceFault:

@@ -1,12 +1,14 @@
 """HTTP client for the source systems: timeouts, retries with backoff, pages, cursors.
 
 Retries use urllib3's Retry (429 and 5xx, honouring Retry-After, and read
-timeouts); when they are exhausted the error names the system and the endpoint,
-so an operator knows which source to look at.
+timeouts); an answer whose body is cut short or is not JSON is asked for again with
+the same backoff. When the retries are exhausted the error names the system, the
+endpoint and the attempts made, so an operator knows which source to look at.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
@@ -64,6 +66,7 @@ class SourceClient:
         self.timeout = (connect_timeout, read_timeout)
         self.page_size = page_size
         self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
         retry = Retry(
             total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
             backoff_factor=backoff_seconds, status_forcelist=RETRY_STATUSES,
@@ -99,33 +102,57 @@ class SourceClient:
                 return FetchResult(items, cursor, pages, stats)
 
     def _get(self, path: str, params: dict, stats: CallStats) -> dict:
+        """One page; a body cut short or not JSON is asked for again like a 5xx answer."""
         endpoint = f"{path}?{urlencode(params)}"
+        attempts = 0
+        for retry in range(self.max_retries + 1):
+            try:
+                return self._get_once(path, endpoint, params, stats, attempts)
+            except _BrokenBody as exc:
+                attempts += exc.attempts
+                if retry == self.max_retries:
+                    stats.failed += 1
+                    raise SourceCallError(self.system, endpoint, exc.reason, attempts) from None
+                stats.retries += 1
+                time.sleep(self.backoff_seconds * (2 ** retry))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _get_once(self, path: str, endpoint: str, params: dict, stats: CallStats,
+                  attempts_before: int) -> dict:
         stats.requests += 1
         try:
             resp = self.session.get(self.base_url + path, params=params, timeout=self.timeout)
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            raise _BrokenBody(f"response body cut short: {_reason(exc)}", 1) from None
         except requests.RequestException as exc:
             stats.retries += self.max_retries
             stats.failed += 1
             raise SourceCallError(self.system, endpoint, _reason(exc),
-                                  self.max_retries + 1) from None
+                                  attempts_before + self.max_retries + 1) from None
         history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
         stats.retries += len(history)
+        attempts = len(history) + 1
         if resp.status_code >= 400:
             stats.failed += 1
             raise SourceCallError(self.system, endpoint,
                                   f"HTTP {resp.status_code} {resp.reason}: {resp.text[:200]}",
-                                  len(history) + 1)
+                                  attempts_before + attempts)
         try:
             body = resp.json()
         except ValueError:
-            stats.failed += 1
-            raise SourceCallError(self.system, endpoint, "response is not JSON: "
-                                  f"{resp.text[:120]!r}", len(history) + 1) from None
+            raise _BrokenBody(f"response is not JSON: {resp.text[:120]!r}", attempts) from None
         if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
-            stats.failed += 1
-            raise SourceCallError(self.system, endpoint, "response has no 'items' list",
-                                  len(history) + 1)
+            raise _BrokenBody("response has no 'items' list", attempts)
         return body
+
+
+class _BrokenBody(Exception):
+    """An answer whose body cannot be used (cut short, not JSON): worth asking again."""
+
+    def __init__(self, reason: str, attempts: int):
+        super().__init__(reason)
+        self.reason, self.attempts = reason, attempts
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -238,7 +238,9 @@ notification_log = sa.Table(
     sa.Column("members", sa.Text, nullable=False),  # JSON list of action keys
     sa.Column("alerts", sa.Integer, nullable=False),
     sa.Column("status", sa.Text, nullable=False),  # sending delivered failed
-    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),  # channel attempts, retries included
+    # dispatch rounds that tried it: a failed notification is tried again in later rounds
+    sa.Column("dispatches", sa.Integer, nullable=False, server_default="0"),
     sa.Column("detail", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime),

@@ -43,7 +43,10 @@ from perf_orchestration.tables import (
 N = alert_notifications.c
 ACK_URL_ENV = "PERFFLOW_ACK_URL"  # where signed acknowledgement links point
 ACK_SECRET_ENV = "PERFFLOW_ACK_SECRET"
-MAX_ATTEMPTS = 3
+# Dispatch rounds a failed notification is tried in (each round is the channel's own
+# retries with backoff); counted in rounds, not channel attempts, so a channel that
+# retries three times within one round still gets its later rounds.
+MAX_DISPATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,8 @@ def _send(engine: Engine, n: Notification, channels: Mapping, now: datetime) -> 
                      .where(notification_log.c.notification_id == n.notification_id)
                      .values(status=result.status, detail=result.detail[:500],
                              sent_at=now if result.status == "delivered" else None,
-                             attempts=notification_log.c.attempts + result.attempts))
+                             attempts=notification_log.c.attempts + result.attempts,
+                             dispatches=notification_log.c.dispatches + 1))
         if result.status == "delivered" and n.reason != "repeat":
             conn.execute(alert_notifications.update().where(N.action_key.in_(n.members))
                          .values(status="sent", updated_at=now))
@@ -351,7 +355,7 @@ def _failed_turns(engine: Engine, now: datetime) -> list[Notification]:
     log = notification_log.c
     with engine.connect() as conn:
         rows = conn.execute(sa.select(notification_log).where(
-            log.attempts < MAX_ATTEMPTS, sa.or_(
+            log.dispatches < MAX_DISPATCHES, sa.or_(
                 log.status == "failed",
                 sa.and_(log.status == "sending",
                         log.created_at < now - timedelta(minutes=1))))).mappings().all()
@@ -384,6 +388,6 @@ def next_due(engine: Engine, config: RoutingConfig) -> datetime | None:
             times.append(_naive(hold))
         if conn.execute(sa.select(notification_log.c.notification_id).where(
                 notification_log.c.status == "failed",
-                notification_log.c.attempts < MAX_ATTEMPTS).limit(1)).first():
+                notification_log.c.dispatches < MAX_DISPATCHES).limit(1)).first():
             times.append(utcnow())
     return min(times) if times else None

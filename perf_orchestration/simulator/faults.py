@@ -1,22 +1,24 @@
-"""Data faults of the source systems: malformed, duplicated and late rows.
+"""Data faults of the source systems: malformed, duplicated and late rows, a skewed clock
+and a source that stops publishing for a while.
 
 Each fault picks its rows with its own seeded generator among the rows of its
 hour and logs exactly what it changed, so the ingestion's quarantine and
-deduplication can be checked row by row. HTTP errors and timeouts are the
-server's business, not the data's.
+deduplication can be checked row by row. HTTP errors, timeouts and broken response
+bodies are the server's business, not the data's.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from perf_orchestration.entities import ENTITIES_BY_TABLE, Entity
 from perf_orchestration.scenario import Scenario, SourceFault
 from perf_orchestration.simulator.common import HOUR, iso, rng_for, utc
 from perf_orchestration.simulator.dataset import FaultRecord, Record, RowMeta
 
-DATA_FAULTS = ("malformed_rows", "duplicate_rows", "late_rows")
+DATA_FAULTS = ("malformed_rows", "duplicate_rows", "late_rows", "clock_skew", "source_stops")
+WHOLE_HOUR_FAULTS = ("clock_skew", "source_stops")  # every row of the hours, not `count`
 NOT_A_NUMBER = "n/a"
 NOT_A_TIME = "yesterday"
 NOT_ALLOWED = "unknown"
@@ -85,9 +87,14 @@ def apply_data_faults(scenario: Scenario, tables: dict[str, list[Record]],
         ent = ENTITIES_BY_TABLE[table]
         rng = rng_for(scenario, "fault", inc.id)
         hour0 = utc(inc.hour)
+        span = timedelta(hours=inc.stop_hours) if inc.fault == "source_stops" else HOUR
         candidates = [i for i, m in enumerate(meta[table]) if m.incident is None and (
             ent.event_time is None
-            or (m.event_at is not None and hour0 <= m.event_at < hour0 + HOUR))]
+            or (m.event_at is not None and hour0 <= m.event_at < hour0 + span))]
+        if inc.fault in WHOLE_HOUR_FAULTS:
+            log += _whole_hours_fault(scenario, inc, ent, tables[table], meta[table],
+                                      candidates if ent.event_time else [])
+            continue
         picked = sorted(rng.sample(candidates, min(inc.count, len(candidates))))
         kinds = corruption_kinds(ent)
         for n, i in enumerate(picked):
@@ -113,3 +120,47 @@ def apply_data_faults(scenario: Scenario, tables: dict[str, list[Record]],
                 tables[table].append(dict(record))
                 meta[table].append(meta[table][i])
     return log
+
+
+def _whole_hours_fault(scenario: Scenario, inc: SourceFault, ent: Entity,
+                       records: list[Record], meta: list[RowMeta],
+                       rows: list[int]) -> list[FaultRecord]:
+    """Every row of the fault's hours (entities with an event time only).
+
+    clock_skew: the source's clock is `skew_seconds` off, so every time it serves for the
+    rows of that hour is shifted, and it files them under the shifted times, as the source
+    itself would (a row near the end of the hour moves to the next one).
+    source_stops: the source publishes nothing for `stop_hours` from the hour; the rows
+    of those hours appear when it resumes (updated_at = the end of the stop), so before
+    then the hours read empty.
+    """
+    log = []
+    resumed = utc(inc.hour) + timedelta(hours=inc.stop_hours)
+    for i in rows:
+        record, row = records[i], meta[i]
+        entry = dict(incident_id=inc.id, table=ent.table, fault=inc.fault, record_id=row.row_id)
+        if inc.fault == "clock_skew":
+            skew = timedelta(seconds=inc.skew_seconds)
+            before = record.get(ent.event_time)
+            for column in (c.name for c in ent.columns if c.type == "datetime"):
+                when = record.get(column)
+                if isinstance(when, str) and (parsed := _parse(when)) is not None:
+                    record[column] = iso(parsed + skew, scenario.tz)
+            log.append(FaultRecord(**entry, kind="skewed", column=ent.event_time,
+                                   original=before, served=record.get(ent.event_time)))
+            meta[i] = RowMeta(row.row_id, row.event_at + skew, row.updated_at + skew, inc.id)
+        else:
+            updated = max(row.updated_at, resumed)
+            log.append(FaultRecord(**entry, kind="held_back", column="updated_at",
+                                   original=record["updated_at"],
+                                   served=iso(updated, scenario.tz)))
+            record["updated_at"] = iso(updated, scenario.tz)
+            meta[i] = RowMeta(row.row_id, row.event_at, updated, inc.id)
+    return log
+
+
+def _parse(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

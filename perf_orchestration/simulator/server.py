@@ -27,7 +27,7 @@ from perf_orchestration.simulator.generate import generate_dataset, literal_rows
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
 QUERY_PARAMETERS = ("start", "end", "since", "limit", "page_token")
-HTTP_FAULTS = ("http_5xx", "timeout")
+HTTP_FAULTS = ("http_5xx", "timeout", "rate_limited", "truncated_json", "malformed_json")
 
 
 class BadParameter(Exception):
@@ -36,6 +36,24 @@ class BadParameter(Exception):
     def __init__(self, parameter: str, message: str):
         super().__init__(message)
         self.parameter = parameter
+
+
+@dataclass
+class _Answer:
+    """An answer a fault shapes beyond status and JSON: extra headers, or a body that is
+    not the JSON it should be. `declared_length` longer than `body` cuts the connection
+    after the body, as a proxy or a network drop does."""
+
+    body: bytes
+    headers: dict[str, str]
+    declared_length: int | None = None
+
+
+def _broken_answer(fault: str, body: dict[str, Any]) -> _Answer:
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    if fault == "truncated_json":  # half the body, then the connection closes
+        return _Answer(data[: len(data) // 2], {}, declared_length=len(data))
+    return _Answer(data.replace(b'":', b'"=', 1), {})  # a complete body, not JSON
 
 
 @dataclass
@@ -203,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
     def _route(self, state: SimulatorState, method: str, path: str,
-               query: str) -> tuple[int, dict[str, Any]]:
+               query: str) -> tuple[int, dict[str, Any] | _Answer]:
         if path == "/health":
             return 200, {"status": "ok", "scenario": state.scenario.name}
         if state.token is not None and not self._authorized(state.token):
@@ -220,8 +238,13 @@ class _Handler(BaseHTTPRequestHandler):
         fault = state.take_fault(ent.table, q)
         if fault is not None and fault.fault == "http_5xx":
             return fault.status, {"error": f"simulated {ent.path} failure", "fault": fault.id}
-        if fault is not None:
+        if fault is not None and fault.fault == "rate_limited":
+            body = json.dumps({"error": "too many requests", "fault": fault.id}).encode()
+            return 429, _Answer(body, {"Retry-After": str(fault.retry_after_seconds)})
+        if fault is not None and fault.fault == "timeout":
             time.sleep(fault.delay_seconds)
+        if fault is not None:  # truncated_json or malformed_json
+            return 200, _broken_answer(fault.fault, state.query(ent, q))
         return 200, state.query(ent, q)
 
     def _admin(self, state: SimulatorState, method: str,
@@ -264,16 +287,22 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadParameter("body", f"body is not JSON: {exc}") from None
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, body: dict[str, Any] | _Answer) -> None:
+        answer = body if isinstance(body, _Answer) else _Answer(
+            json.dumps(body, ensure_ascii=False).encode("utf-8"), {})
+        data = answer.body
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(answer.declared_length or len(data)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             if status == 401:
                 self.send_header("WWW-Authenticate", 'Bearer realm="plant-simulator"')
             self.end_headers()
             self.wfile.write(data)
+            if answer.declared_length and answer.declared_length > len(data):
+                self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout fault did its job)
 
