@@ -7,6 +7,7 @@ PERFFLOW_REQUIRE_POSTGRES=1 (set by .ci/run), where a missing server fails them.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,6 +18,8 @@ import sqlalchemy as sa
 
 from perf_orchestration.warehouse import SCHEMAS, embedded_url
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking"]
 PG_ADMIN_URL = os.environ.get("PERFFLOW_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
@@ -114,3 +117,21 @@ def demo_dir(tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Playwright (no browser download). Skips with the
+    reason when it is not installed, unless PERFFLOW_REQUIRE_BROWSER=1 (set by .ci/run)."""
+    binary = os.environ.get("PERFFLOW_CHROMIUM") or shutil.which("chromium")
+    if not binary:
+        msg = "Chromium not installed (apt-get install chromium) for the browser test"
+        if os.environ.get("PERFFLOW_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

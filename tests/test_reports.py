@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
@@ -19,8 +17,6 @@ from perf_orchestration.warehouse import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2026-11-02"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking"]
 
 
 def _summary(demo_dir: Path) -> dict:
@@ -111,24 +107,6 @@ def test_war_room_page_fetches_nothing_and_shows_the_day(demo_dir):
     for shown in ("T3", "fai-below-92-5", "T2-D03", "F04-WIRE-FEED x3", "delivery",
                   "total_mismatch", "Assembly A"):
         assert shown in page, shown
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's Chromium driven by Playwright (no browser download). Skips with the
-    reason when it is not installed, unless PERFFLOW_REQUIRE_BROWSER=1 (set by .ci/run)."""
-    binary = os.environ.get("PERFFLOW_CHROMIUM") or shutil.which("chromium")
-    if not binary:
-        msg = "Chromium not installed (apt-get install chromium) for the browser test"
-        if os.environ.get("PERFFLOW_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_war_room_renders_in_chromium_on_a_phone_with_no_errors(demo_dir, chromium):
