@@ -11,7 +11,7 @@ from perf_orchestration.config_files import config_dir
 from perf_orchestration.goals.pipeline import load_goal_config
 
 COMMON = dict(group_name="reports", owners=["team:performance"], kinds={"python", "html"},
-              partitions_def=daily_partitions,
+              partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
               required_resource_keys={"warehouse", "reports_folder"})
 SCORES = ["marts", "goal_scores"]
 
@@ -20,8 +20,9 @@ def _folder(context: dg.AssetExecutionContext) -> Path:
     return context.resources.reports_folder.path()
 
 
-def _day(context: dg.AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def _days(context: dg.AssetExecutionContext) -> list[date]:
+    """The plant days of the run: one, or every day of a backfill (one run per range)."""
+    return [date.fromisoformat(key) for key in context.partition_keys]
 
 
 @dg.asset(key=["reports", "war_room"],
@@ -35,11 +36,14 @@ def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.war_room import write_war_room
 
     tree = load_goal_config(config_dir()).tree
-    path, facts = write_war_room(context.resources.warehouse.get_engine(), tree, _day(context),
-                                 _folder(context) / "war_room")
-    context.log.info(f"war room {facts.day}: {facts.counts()} -> {path}")
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)), **facts.counts(),
+    engine = context.resources.warehouse.get_engine()
+    pages = []
+    for day in _days(context):
+        path, facts = write_war_room(engine, tree, day, _folder(context) / "war_room")
+        context.log.info(f"war room {facts.day}: {facts.counts()} -> {path}")
+        pages.append(str(path))
+    return dg.MaterializeResult(metadata={  # the last day's page and sections
+        "path": dg.MetadataValue.path(pages[-1]), "pages": len(pages), **facts.counts(),
         "red": dg.MetadataValue.json([f"{r['subject']} {r['metric']}" for r in facts.red]),
         "config_version": tree.version})
 
@@ -54,9 +58,11 @@ def hr_scorecards(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.hr_export import write_hr_workbooks
 
     tree = load_goal_config(config_dir()).tree
-    books = write_hr_workbooks(context.resources.warehouse.get_engine(), tree, _day(context),
-                               _folder(context) / "hr")
-    context.log.info(f"HR scorecards {context.partition_key}: {len(books)} workbook(s)")
+    engine = context.resources.warehouse.get_engine()
+    books = []
+    for day in _days(context):
+        books += write_hr_workbooks(engine, tree, day, _folder(context) / "hr")
+        context.log.info(f"HR scorecards {day}: {len(books)} workbook(s) so far")
     return dg.MaterializeResult(metadata={
         "workbooks": len(books), "goal_rows": sum(b.goal_rows for b in books),
         "red": sum(b.red for b in books), "config_version": tree.version,

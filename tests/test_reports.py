@@ -40,22 +40,25 @@ def test_complaint_keywords_count_each_ticket_once_and_skip_filler_words():
     assert list(words)[:2] == ["delivery", "late"]  # most tickets first, then by word
 
 
-def test_reports_job_on_a_new_warehouse_writes_pages_that_say_what_is_missing(sqlite_url,
-                                                                             tmp_path):
+def test_reports_backfill_writes_each_day_and_says_what_is_missing(sqlite_url, tmp_path):
     from assets.reports import hr_scorecards, war_room_page
     from resources.folders import ReportsFolderResource
     from resources.warehouse import WarehouseResource
 
-    result = dg.materialize(
-        [war_room_page, hr_scorecards], partition_key=DAY,
+    result = dg.materialize(  # two days in one run, as a backfill runs them
+        [war_room_page, hr_scorecards],
+        tags={"dagster/asset_partition_range_start": "2026-11-01",
+              "dagster/asset_partition_range_end": DAY},
         resources={"warehouse": WarehouseResource(url=sqlite_url),
                    "reports_folder": ReportsFolderResource(directory=str(tmp_path))})
     assert result.success
+    assert sorted(p.name for p in (tmp_path / "war_room").iterdir()) == [
+        "war_room_2026-11-01.html", f"war_room_{DAY}.html"]
     page = (tmp_path / "war_room" / f"war_room_{DAY}.html").read_text()
     assert "No goal scores for this day." in page and "No alert episodes." in page
     meta = {e.asset_key.path[-1]: e.materialization.metadata
             for e in result.get_asset_materialization_events()}
-    assert meta["war_room"]["red_items"].value == 0
+    assert meta["war_room"]["pages"].value == 2 and meta["war_room"]["red_items"].value == 0
     assert meta["hr_scorecards"]["workbooks"].value == 0  # no roster, no department
 
 
