@@ -2,7 +2,7 @@
 quarantined mentor feedback, the simulator's cohort and bad onboarding.yaml entries."""
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +12,8 @@ from perf_orchestration.configfile import ConfigError
 from perf_orchestration.people.config import ONBOARDING_FILE, _bundled, load_onboarding
 from perf_orchestration.people.onboarding import FirstJob, build_onboarding, progress_row
 from perf_orchestration.people.tables import ensure_people_tables, onboarding_progress
-from perf_orchestration.tables import RAW_TABLES, metadata, quarantine
+from perf_orchestration.plant_calendar import calendar_row
+from perf_orchestration.tables import RAW_TABLES, metadata, quarantine, upsert_calendar
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 CONFIG = load_onboarding()
@@ -188,6 +189,15 @@ def test_the_mart_from_warehouse_rows_with_unknown_people_quarantined(warehouse_
     assert reasons == [
         "mentor feedback MF-X names mentee E9999, who is not on the HR roster",
         "mentor feedback MF-Y names mentor E8888, who is not on the HR roster"]
+    # without named days: every day of the plant calendar the flow has filled
+    with engine.begin() as conn:
+        upsert_calendar(conn, [calendar_row(utc(datetime(2026, 9, 22, h)).replace(tzinfo=UTC))
+                               for h in (0, 23)])
+    assert build_onboarding(engine, CONFIG, "run", NOW)["days"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(onboarding_progress.c.as_of_date,
+                                      onboarding_progress.c.employee_id)).all() == [
+            ("2026-09-22", "E1")]
 
 
 def test_the_simulator_plants_a_cohort_with_its_records():

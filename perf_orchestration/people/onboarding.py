@@ -145,7 +145,7 @@ def _first_job(conn: sa.Connection, track: OnboardingTrack, hire: Mapping) -> Fi
 
 
 def _calendar_days(conn: sa.Connection) -> list[date]:
-    if not sa.inspect(conn).has_table("plant_calendar", schema="ops"):
+    if not sa.inspect(conn).has_table("plant_calendar", schema="staging"):
         return []
     return [date.fromisoformat(d) for d in conn.execute(
         sa.select(plant_calendar.c.local_date).distinct().order_by(plant_calendar.c.local_date)
