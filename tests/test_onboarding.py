@@ -18,7 +18,6 @@ from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 CONFIG = load_onboarding()
 OPERATOR = CONFIG.track_of("operator")
-SALES = CONFIG.track_of("sales_rep")
 NOW = datetime(2026, 11, 3, 12)
 PROV = {"source_system": "t", "ingestion_run_id": "r", "ingested_at": NOW,
         "partition_key": "snapshot"}
@@ -105,6 +104,17 @@ def test_statuses_against_the_targets():
     late = progress_row(HIRE, OPERATOR, CONFIG, date(2026, 11, 1), done, weekly, None)
     assert late["status"] == "late"
     assert json.loads(late["reasons"]) == ["no independent job by day 61, target day 60"]
+
+
+def test_the_mentor_can_come_from_the_feedback_entries():
+    config = CONFIG.model_copy(update={"mentor_source": "mentor_feedback"})
+    feedback = FEEDBACK[:1] + [{**FEEDBACK[1], "mentor_id": "E7"}]
+    row = progress_row({**HIRE, "mentor_id": None}, OPERATOR, config, date(2026, 9, 22),
+                       TRAININGS, feedback, JOB)
+    assert row["mentor_id"] == "E7"  # the latest entry's mentor
+    no_one = progress_row({**HIRE, "mentor_id": None}, OPERATOR, CONFIG, date(2026, 9, 22),
+                          TRAININGS, feedback, JOB)
+    assert no_one["mentor_id"] is None and "no mentor (roster)" in json.loads(no_one["reasons"])
 
 
 def test_late_when_the_first_job_came_after_the_target():
