@@ -7,3 +7,7 @@ from perf_orchestration.plant_calendar import PARTITIONS_START, PLANT_TIMEZONE
 hourly_partitions = dg.HourlyPartitionsDefinition(
     start_date=PARTITIONS_START, timezone=PLANT_TIMEZONE
 )
+
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=PARTITIONS_START[:10], timezone=PLANT_TIMEZONE
+)

@@ -10,7 +10,7 @@ perf_flow_job = dg.define_asset_job(
         ["raw", "hr_teams"], ["raw", "hr_employees"], ["raw", "hr_trainings"],
         ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"],
         ["raw", "hr_mentor_feedback"])
-    - dg.AssetSelection.groups("people"),
+    - dg.AssetSelection.groups("people", "reports"),
     partitions_def=hourly_partitions,
     executor_def=dg.in_process_executor,
     description="Ingest, check, transform and compute metrics for a range of hourly partitions "

@@ -20,15 +20,22 @@ class ConfigError(Exception):
     """A config or scenario file that cannot be used; `problems` has one line each."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
+        # one line each, whatever a value or key quoted in a message holds
+        self.problems = [_one_line(p) for p in problems]
         super().__init__("\n".join(problems))
 
 
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and not (part.isprintable() and part.strip()):
+            part = repr(part)  # a key like "\n" or " " stays visible and on one line
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def validation_problems(source: str, err: ValidationError, data: object = None) -> list[str]:
@@ -66,13 +73,19 @@ def parse_yaml(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: byte {exc.start + 1}: not UTF-8 text (save the file as "
+                           "UTF-8)"]) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         raise ConfigError([f"{path}: {where}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: (top level): lists or mappings nested too deeply"]) \
+            from None
 
 
 def load_model(path: Path | str, model: type[M]) -> M:

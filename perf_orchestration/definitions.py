@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from assets import alerts, goals, ingestion, people, sql_models
+from assets import alerts, goals, ingestion, people, reports, sql_models
 from jobs import actions, flow
 from jobs import workbooks as workbook_jobs
 from resources.delivery import delivery_resource
+from resources.folders import IntakeFolderResource, ReportsFolderResource
 from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
-from resources.workbooks import IntakeFolderResource
 from sensors import episodes, notifications, run_failures, source_watch
 from sensors import workbooks as workbook_sensors
 
@@ -18,6 +18,7 @@ defs = dg.Definitions.merge(
     alerts.defs,
     goals.defs,
     people.defs,
+    reports.defs,
     flow.defs,
     actions.defs,
     episodes.defs,
@@ -31,6 +32,7 @@ defs = dg.Definitions.merge(
             "warehouse": WarehouseResource(url=dg.EnvVar("PERFFLOW_WAREHOUSE_URL")),
             "delivery": delivery_resource(),
             "intake_folder": IntakeFolderResource(),
+            "reports_folder": ReportsFolderResource(),
             **source_resources(),
         }
     ),

@@ -165,7 +165,7 @@ class RoleNames:
     def with_prefix(cls, prefix: str = "perfflow") -> RoleNames:
         names = cls(f"{prefix}_pipeline", f"{prefix}_hr", f"{prefix}_auditor")
         for name in (names.pipeline, names.hr, names.auditor):
-            if not ROLE_NAME.match(name):
+            if not ROLE_NAME.fullmatch(name):
                 raise SettingError(f"role name {name!r} is not a plain lowercase identifier "
                                    "(letters, digits, underscore; at most 51 characters)")
         return names

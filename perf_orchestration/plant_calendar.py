@@ -9,7 +9,7 @@ arithmetic that SQLite and PostgreSQL would each do differently.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 PLANT_TIMEZONE = "Asia/Shanghai"
@@ -67,3 +67,16 @@ def calendar_rows(start: datetime, end: datetime, tz_name: str = PLANT_TIMEZONE)
         rows.append(calendar_row(t, tz_name))
         t = (t.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
     return rows
+
+
+def day_bounds(day: date, tz_name: str = PLANT_TIMEZONE) -> tuple[datetime, datetime]:
+    """The local date `day` as [start, end) in naive UTC, as the warehouse stores times."""
+    tz = ZoneInfo(tz_name)
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return _utc_naive(start), _utc_naive(end)
+
+
+def local_time(value: datetime, tz_name: str = PLANT_TIMEZONE) -> datetime:
+    """A naive UTC warehouse time as the plant's local time."""
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(tz_name))

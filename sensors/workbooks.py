@@ -6,7 +6,7 @@ import dagster as dg
 
 from jobs.workbooks import workbook_intake_job
 from perf_orchestration.workbooks.scan import poll_folder
-from resources.workbooks import IntakeFolderResource
+from resources.folders import IntakeFolderResource
 
 FILES_PER_TICK = 50
 

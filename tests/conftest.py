@@ -7,7 +7,10 @@ PERFFLOW_REQUIRE_POSTGRES=1 (set by .ci/run), where a missing server fails them.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -93,3 +96,21 @@ def pg_instance_env(pg_database):
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """One `perfflow demo` on the embedded default, shared by every module that reads it
+    (a module that re-runs the demo into it leaves an equally valid output).
+
+    PERFFLOW_TEST_DEMO_DIR names an existing demo output to use instead, to iterate on
+    tests that only read it."""
+    if os.environ.get("PERFFLOW_TEST_DEMO_DIR"):
+        return Path(os.environ["PERFFLOW_TEST_DEMO_DIR"])
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run([str(Path(sys.executable).with_name("perfflow")), "demo", "--out",
+                           str(out)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    return out

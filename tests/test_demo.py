@@ -20,15 +20,6 @@ def _run(*args, timeout=300, env=None):
                           cwd=ROOT, env={**os.environ, **(env or {})})
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    proc = _run("demo", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    return out
-
-
 def test_demo_summary_has_the_promised_keys_and_balanced_rows(demo_dir):
     summary = json.loads((demo_dir / "summary.json").read_text())
     for key in ("warehouse", "partitions", "assets_materialized", "checks", "rows", "alerts",

@@ -13,8 +13,8 @@ from perf_orchestration.scenario import load_scenario
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks import content_hash
 from perf_orchestration.workbooks.generate import demo_folder, production_workbook
+from resources.folders import IntakeFolderResource
 from resources.warehouse import WarehouseResource
-from resources.workbooks import IntakeFolderResource
 from sensors.workbooks import workbook_intake_sensor
 
 

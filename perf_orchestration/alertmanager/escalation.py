@@ -2,19 +2,23 @@
 
 A recipient acknowledges with `perfflow ack EPISODE --by PERSON`, or through the signed
 link in the notification (`ack_link`; a web front verifies it with `verify_ack_link`
-and calls `acknowledge`). An episode whose rule has an `escalation` and that nobody
-acknowledged `after_minutes` after it fired (and whose firing reached someone: an
-inhibited or silenced alert does not escalate) is told once to the escalation role of
-its subject (team leader -> workshop director). Both are rows in the episode's history
-(`ops.alert_transitions`: `acknowledged`, `escalated`) and times on the episode.
+and calls `acknowledge`). A link carries its expiry inside the signed payload
+(`ACK_LINK_TTL` after it was made), so a link forwarded, logged or leaked stops working,
+and its expiry cannot be pushed back without the secret. An episode whose rule has an
+`escalation` and that nobody acknowledged `after_minutes` after it fired (and whose
+firing reached someone: an inhibited or silenced alert does not escalate) is told once
+to the escalation role of its subject (team leader -> workshop director). Both are rows
+in the episode's history (`ops.alert_transitions`: `acknowledged`, `escalated`) and times
+on the episode.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import sqlalchemy as sa
@@ -32,26 +36,51 @@ class AckError(ValueError):
     """An acknowledgement that cannot be taken: unknown episode, bad or forged link."""
 
 
-def ack_token(secret: str, episode_id: str, person_id: str) -> str:
-    message = f"{episode_id}|{person_id}".encode()
+# How long an acknowledgement link works: long enough for a weekend alert to be answered
+# on Monday; after that `perfflow ack EPISODE --by PERSON` still works.
+ACK_LINK_TTL = timedelta(hours=72)
+
+
+def _epoch(at: datetime) -> int:
+    """Whole seconds since 1970 of `at` (naive times are UTC, as in the warehouse)."""
+    return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+
+
+def ack_token(secret: str, episode_id: str, person_id: str, expires: int) -> str:
+    """HMAC-SHA256 of the episode, the person and the expiry (seconds since 1970), encoded
+    as a JSON list so no field can bleed into another (episode ids contain '|')."""
+    message = json.dumps([episode_id, person_id, expires], separators=(",", ":")).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def ack_link(base_url: str, secret: str, episode_id: str, person_id: str) -> str:
-    query = urlencode({"episode": episode_id, "by": person_id,
-                       "sig": ack_token(secret, episode_id, person_id)})
+def ack_link(base_url: str, secret: str, episode_id: str, person_id: str,
+             expires_at: datetime | None = None) -> str:
+    """A signed link acknowledging `episode_id` as `person_id`, valid until `expires_at`
+    (default: ACK_LINK_TTL from now, wall-clock time, as people click in it)."""
+    expires = _epoch(expires_at or utcnow() + ACK_LINK_TTL)
+    query = urlencode({"episode": episode_id, "by": person_id, "exp": expires,
+                       "sig": ack_token(secret, episode_id, person_id, expires)})
     return f"{base_url}?{query}"
 
 
-def verify_ack_link(secret: str, url: str) -> tuple[str, str]:
-    """The episode and person of a signed acknowledgement link, or AckError."""
+def verify_ack_link(secret: str, url: str, now: datetime | None = None) -> tuple[str, str]:
+    """The episode and person of a signed, unexpired acknowledgement link, or AckError."""
     query = parse_qs(urlsplit(url).query)
     try:
-        episode, person, sig = (query[k][0] for k in ("episode", "by", "sig"))
+        episode, person, exp, sig = (query[k][0] for k in ("episode", "by", "exp", "sig"))
     except KeyError:
-        raise AckError("the link lacks episode, by or sig") from None
-    if not hmac.compare_digest(sig, ack_token(secret, episode, person)):
-        raise AckError("the link's signature does not match (forged or for another secret)")
+        raise AckError("the link lacks episode, by, exp or sig (links made before they "
+                       "expired are no longer accepted)") from None
+    if not exp.isdigit() or len(exp) > 12:
+        raise AckError(f"the link's expiry {exp!r} is not a time")
+    if not hmac.compare_digest(sig.encode("utf-8", "replace"),
+                               ack_token(secret, episode, person, int(exp)).encode()):
+        raise AckError("the link's signature does not match (forged, altered or for another "
+                       "secret)")
+    if _epoch(now or utcnow()) > int(exp):
+        expired = datetime.fromtimestamp(int(exp), UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise AckError(f"the link expired at {expired}; acknowledge with `perfflow ack "
+                       f"{episode} --by {person}`")
     return episode, person
 
 

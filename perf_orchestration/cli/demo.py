@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
-from perf_orchestration.cli.summary import build_summary, write_report
+from perf_orchestration.cli.summary import build_summary, reports_summary, write_report
 from perf_orchestration.entities import SYSTEMS
 from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
 from perf_orchestration.scenario import Scenario, load_scenario
@@ -212,6 +212,18 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
     return results
 
 
+def _reports(defs, instance, logger, progress, scenario: Scenario, out_dir: Path) -> list:
+    """The war-room page and the HR workbooks of every plant day of the scenario."""
+    first, last, _ = partition_range(scenario)
+    days = sorted({first[:10], last[:10]})
+    job = defs.resolve_job_def("reports_job").with_logger_defs({"console": logger})
+    results = [job.execute_in_process(instance=instance, partition_key=day,
+                                      raise_on_error=False,
+                                      run_config={"loggers": {"console": {}}}) for day in days]
+    progress(f"reports of {', '.join(days)} in {out_dir / 'reports'}")
+    return results
+
+
 def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
              quiet: bool = False, instance_config: str | None = None) -> int:
     progress = _Progress(quiet)
@@ -248,7 +260,8 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     progress(f"team chat webhook receiver on {webhook.url}, mail server on port {smtp.port}")
     env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
            "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
-           "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir)}
+           "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir),
+           "PERFFLOW_REPORTS_DIR": str(out_dir / "reports")}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -292,6 +305,10 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor")
         stages["workbooks_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
+        reports = _reports(defs, instance, logger, progress, scenario, out_dir)
+        results += reports
+        stages["reports_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
         summary = build_summary(
             scenario=scenario, warehouse_url=redacted(url), partitions=(first, last, count),
             results=results, simulator_stats=server.stats(), engine_url=url, intake_dir=intake_dir,
@@ -299,6 +316,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                        "webhook_rejected": webhook.rejected},
         )
         summary["goal_health"] = _goal_health(url, out_dir)
+        summary["reports"] = reports_summary(reports, out_dir)
         stages["summary_seconds"] = time.perf_counter() - t
     finally:
         server.stop()

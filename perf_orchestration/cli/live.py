@@ -111,6 +111,13 @@ def _load_roster(env: dict[str, str], home: Path) -> None:
                 os.environ[k] = v
 
 
+def webserver_command(ui_port: int) -> list[str]:
+    """The Dagster UI on loopback only: it runs jobs for whoever reaches it, so exposing it
+    is a decision for a reverse proxy with authentication, not a default."""
+    return [_bin("dagster-webserver"), "-m", "perf_orchestration.definitions",
+            "-h", "127.0.0.1", "-p", str(ui_port)]
+
+
 def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = None,
                config_dir: str | None = None, warehouse: str | None = None) -> LiveStack:
     """Start the live stack under `out` (instance, warehouse, logs) and return it."""
@@ -152,8 +159,7 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
         if ui_port is not None:
             with open(out_dir / "webserver.log", "ab") as log:
                 stack.processes.append(subprocess.Popen(
-                    [_bin("dagster-webserver"), "-m", "perf_orchestration.definitions",
-                     "-h", "127.0.0.1", "-p", str(ui_port)],
+                    webserver_command(ui_port),
                     env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=out_dir))
     except BaseException:
         stack.stop()

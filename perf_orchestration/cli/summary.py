@@ -322,6 +322,14 @@ def write_report(path: Path, summary: dict) -> None:
                   f"{cells['red']} red. Red cells, each traceable to its source records:", ""]
         lines += [f"- {r['subject']} {r['metric']} ({r['goal_id']}): progress ratio "
                   f"{r['progress_ratio']} - `{r['trace']}`" for r in health["red"]]
+    for day, rep in (summary.get("reports") or {}).items():
+        lines += ["", f"## Reports of {day}", "",
+                  f"- War-room page: [{rep['war_room']}]({rep['war_room']}) "
+                  f"({rep['war_room_sections']['red_items']} red items, "
+                  f"{rep['war_room_sections']['open_episodes']} open alert episodes)"]
+        lines += [f"- HR scorecards {w['department']}: [{w['file']}]({w['file']}) "
+                  f"({w['teams']} team sheets, {w['goal_rows']} goal rows, {w['red']} red)"
+                  for w in rep.get("hr_workbooks", [])]
     if summary.get("workbooks"):
         wb = summary["workbooks"]
         lines += ["", "## Department workbooks (intake folder)", "",
@@ -357,3 +365,26 @@ def write_report(path: Path, summary: dict) -> None:
     lines += ["", "## Stages (seconds)", ""]
     lines += [f"- {k}: {v}" for k, v in summary.get("stages", {}).items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def reports_summary(results: list, out_dir: Path) -> dict:
+    """What summary.json says of the reports runs: each day's page and workbooks."""
+    out: dict[str, dict] = {}
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            mat = event.materialization
+            meta = {k: v.value for k, v in mat.metadata.items()}
+            day = out.setdefault(mat.partition, {})
+            if mat.asset_key.path == ["reports", "war_room"]:
+                day["war_room"] = str(Path(meta["path"]).relative_to(out_dir))
+                day["war_room_sections"] = {k: meta[k] for k in (
+                    "health_cells", "red_items", "episodes", "open_episodes", "open_tasks",
+                    "funnel_stages", "alarm_devices", "tickets")}
+            elif mat.asset_key.path == ["reports", "hr_scorecards"]:
+                day["hr_workbooks"] = [
+                    {"department": r.data["department"],
+                     "file": str(Path(r.data["file"]).relative_to(out_dir)),
+                     "teams": r.data["teams"], "goal_rows": r.data["goal_rows"],
+                     "people": r.data["people"], "red": r.data["red"]}
+                    for r in meta["files"].records]
+    return out

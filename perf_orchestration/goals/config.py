@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from perf_orchestration.goals.subjects import (
     CHANNEL_MARTS,
@@ -186,7 +193,17 @@ class GoalsFile(_Strict):
     health: HealthBands = HealthBands()
     alignment_tolerance: Annotated[float, Field(gt=0, le=1)] = Field(
         default=0.05, description="divergence above which a parent counts as misaligned")
-    templates: tuple[Template, ...] = Field(min_length=1)
+    templates: tuple[Template, ...]
+
+    @field_validator("templates")
+    @classmethod
+    def _some_template(cls, v: tuple[Template, ...]) -> tuple[Template, ...]:
+        # Checked after the items, not with min_length: pydantic counts only the items
+        # that validated, so one broken goal in the only template would add a second,
+        # misleading "at least 1 item" line.
+        if not v:
+            raise ValueError("at least one template (a goal tree) is needed")
+        return v
 
     @property
     def goals(self) -> tuple[Goal, ...]:

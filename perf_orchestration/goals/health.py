@@ -9,6 +9,8 @@ the config's `yellow_below` it is yellow, below `red_below` red. No data is no c
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 
 from perf_orchestration.goals.periods import as_datetime
@@ -31,9 +33,24 @@ def current_scores(engine: sa.Engine) -> dict[str, dict]:
     return latest
 
 
-def health_rows(engine: sa.Engine, tree: GoalTree, run_id: str) -> list[dict]:
+def scores_for_day(engine: sa.Engine, day: date) -> dict[str, dict]:
+    """Each goal's score row of the period holding the local date `day` (the day itself for
+    daily goals, its ISO week for weekly ones)."""
+    iso = day.isocalendar()
+    keys = {"day": day.isoformat(), "week": f"{iso.year}-W{iso.week:02d}"}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(goal_scores).where(
+            sa.or_(*(sa.and_(goal_scores.c.period_kind == kind, goal_scores.c.period == key)
+                     for kind, key in keys.items())))).mappings().all()
+    return {r["goal_id"]: dict(r) for r in rows}
+
+
+def health_rows(engine: sa.Engine, tree: GoalTree, run_id: str,
+                scores: dict[str, dict] | None = None) -> list[dict]:
+    """Health of every team and person goal from its score row: the latest period's by
+    default, or the rows given (e.g. `scores_for_day`)."""
     bands = tree.file.health
-    latest = current_scores(engine)
+    latest = current_scores(engine) if scores is None else scores
     out = []
     for goal in tree.goals:
         src = goal.source

@@ -18,7 +18,7 @@ TEST_KINDS = ("not_null", "unique", "accepted_values", "relationships")
 
 
 def _identifier(value: str) -> str:
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):  # match() would let a trailing newline through
         raise ValueError(f"{value!r} is not a lowercase SQL name (a-z, 0-9 and _, "
                          "not starting with a digit)")
     return value

@@ -204,7 +204,7 @@ def _load_drafts(root: Path, problems: list[str]) -> dict[str, _Draft]:
             problems.append(f"{path}: a model must sit in a schema folder "
                             f"({', '.join(s + '/' for s in SCHEMAS)})")
             continue
-        if not IDENTIFIER.match(name):
+        if not IDENTIFIER.fullmatch(name):
             problems.append(f"{path}: model name {name!r} is not a lowercase SQL name "
                             "(a-z, 0-9 and _, not starting with a digit)")
             continue

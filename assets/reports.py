@@ -1,0 +1,83 @@
+"""What HR and the line managers look at, per plant day: the war-room page and the HR
+scorecard workbooks (logic in perf_orchestration.reports)."""
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from assets.partitions import daily_partitions
+from perf_orchestration.config_files import config_dir
+from perf_orchestration.goals.pipeline import load_goal_config
+
+COMMON = dict(group_name="reports", owners=["team:performance"], kinds={"python", "html"},
+              partitions_def=daily_partitions,
+              required_resource_keys={"warehouse", "reports_folder"})
+SCORES = ["marts", "goal_scores"]
+
+
+def _folder(context: dg.AssetExecutionContext) -> Path:
+    return context.resources.reports_folder.path()
+
+
+def _day(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+@dg.asset(key=["reports", "war_room"],
+          deps=[SCORES, ["marts", "sales_funnel_daily"], ["raw", "mes_equipment_events"],
+                ["raw", "crm_service_tickets"]],
+          description="The stand-up page of the plant day: goal-health heatmap, red items "
+          "with their source records, alert episodes and tasks with owners, response times, "
+          "sales funnel, equipment alarms and complaint keywords. One self-contained HTML file "
+          "(no network needed), readable on a phone.", **COMMON)
+def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from perf_orchestration.reports.war_room import write_war_room
+
+    tree = load_goal_config(config_dir()).tree
+    path, facts = write_war_room(context.resources.warehouse.get_engine(), tree, _day(context),
+                                 _folder(context) / "war_room")
+    context.log.info(f"war room {facts.day}: {facts.counts()} -> {path}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), **facts.counts(),
+        "red": dg.MetadataValue.json([f"{r['subject']} {r['metric']}" for r in facts.red]),
+        "config_version": tree.version})
+
+
+@dg.asset(key=["reports", "hr_scorecards"],
+          deps=[SCORES, ["marts", "badges"], ["marts", "feedback"], ["raw", "hr_employees"],
+                ["raw", "hr_teams"]],
+          description="HR scorecard workbooks of the plant day: one .xlsx per department, one "
+          "sheet per team with its goal scores and health colours, and its people with their "
+          "badges and feedback.", **{**COMMON, "kinds": {"python", "excel"}})
+def hr_scorecards(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from perf_orchestration.reports.hr_export import write_hr_workbooks
+
+    tree = load_goal_config(config_dir()).tree
+    books = write_hr_workbooks(context.resources.warehouse.get_engine(), tree, _day(context),
+                               _folder(context) / "hr")
+    context.log.info(f"HR scorecards {context.partition_key}: {len(books)} workbook(s)")
+    return dg.MaterializeResult(metadata={
+        "workbooks": len(books), "goal_rows": sum(b.goal_rows for b in books),
+        "red": sum(b.red for b in books), "config_version": tree.version,
+        "files": dg.MetadataValue.table(
+            records=[dg.TableRecord({"department": b.department, "file": str(b.path),
+                                     "teams": b.teams, "goal_rows": b.goal_rows,
+                                     "people": b.people, "red": b.red}) for b in books],
+            schema=dg.TableSchema(columns=[
+                dg.TableColumn("department", "string"), dg.TableColumn("file", "string"),
+                dg.TableColumn("teams", "int"), dg.TableColumn("goal_rows", "int"),
+                dg.TableColumn("people", "int"), dg.TableColumn("red", "int")]))})
+
+
+reports_job = dg.define_asset_job(
+    "reports_job", selection=dg.AssetSelection.groups("reports"),
+    partitions_def=daily_partitions, executor_def=dg.in_process_executor,
+    description="The war-room page and the HR scorecard workbooks of one plant day.")
+
+reports_schedule = dg.build_schedule_from_partitioned_job(
+    reports_job, hour_of_day=6, minute_of_hour=30,
+    description="Before the morning stand-up: yesterday's war-room page and HR workbooks.")
+
+defs = dg.Definitions(assets=[war_room_page, hr_scorecards], jobs=[reports_job],
+                      schedules=[reports_schedule])

@@ -1,0 +1,194 @@
+"""HR scorecard workbooks: one .xlsx per department (workshop), one sheet per team.
+
+Each sheet holds the team's scorecard for the day (every team and person goal of the
+team with its score row and health colour) and, below it, the team's people with their
+badges and feedback answers. HR gets the formatting it expects: a frozen header, number
+formats, red/yellow/green fills from conditional formatting (so a re-sorted or edited
+sheet keeps its colours), an auto-filter on the scorecard and columns wide enough to read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from perf_orchestration.goals.health import health_rows, scores_for_day
+from perf_orchestration.goals.tree import GoalTree
+
+STATUS_FILLS = {"red": "F4B6B4", "yellow": "FBE7A1", "green": "B7E1C1"}
+HEADER_FILL = "DDDAD2"
+SCORE_COLUMNS = (  # header, key, width, number format
+    ("Subject", "subject", 12, None), ("Name", "name", 24, None), ("Goal", "goal_id", 30, None),
+    ("Metric", "metric", 28, None), ("Period", "period", 11, None),
+    ("Actual", "actual", 10, "0.000"), ("Target", "target", 10, "0.000"),
+    ("Attainment", "attainment", 11, "0.0%"), ("Score", "score", 9, "0.0%"),
+    ("Weight %", "weight", 9, "0.0"), ("Progress", "progress_ratio", 10, "0.000"),
+    ("Health", "status", 9, None), ("Without data because", "null_reason", 30, None))
+PEOPLE_COLUMNS = (
+    ("Employee", "employee_id", 12, None), ("Name", "name", 24, None),
+    ("Role", "role", 18, None), ("Badges", "badges", 34, None),
+    ("Feedback answers", "answers", 10, "0"), ("Last answer", "last_answer", 18, None))
+
+
+@dataclass(frozen=True)
+class DepartmentWorkbook:
+    department: str
+    path: Path
+    teams: int
+    goal_rows: int
+    people: int
+    red: int
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "department"
+
+
+def _sheet_title(team: dict, taken: set[str]) -> str:
+    """Excel allows 31 characters and no []:*?/\\ in a sheet name, unique per workbook."""
+    title = re.sub(r"[\[\]:*?/\\]", " ", f"{team['team_id']} {team['name']}")[:31].strip()
+    base, n = title, 2
+    while title in taken:
+        title = f"{base[:28]} {n}"
+        n += 1
+    taken.add(title)
+    return title
+
+
+def _read(engine: sa.Engine) -> tuple[list[dict], dict[str, dict], dict, dict]:
+    tables = {f"{s}.{t}" for s in ("raw", "marts")
+              for t in sa.inspect(engine).get_table_names(schema=s)}
+
+    def rows(table: str, sql: str) -> list[dict]:
+        if table not in tables:
+            return []
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.text(sql)).mappings()]
+
+    teams = rows("raw.hr_teams", "select team_id, name, workshop from raw.hr_teams "
+                                 "order by workshop, team_id")
+    people = {r["employee_id"]: r for r in rows(
+        "raw.hr_employees", "select employee_id, name, team_id, role from raw.hr_employees "
+                            "order by employee_id")}
+    badges: dict[str, list[str]] = defaultdict(list)
+    for b in rows("marts.badges", "select employee_id, title, awarded_at from marts.badges "
+                                  "where revoked_at is null order by awarded_at"):
+        badges[b["employee_id"]].append(b["title"])
+    answers: dict[str, list[str]] = defaultdict(list)
+    for a in rows("marts.feedback", "select respondent_id, answered_at from marts.feedback "
+                                    "order by answered_at"):
+        answers[a["respondent_id"]].append(str(a["answered_at"])[:16])
+    return teams, people, badges, answers
+
+
+def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
+    """Every team and person goal scored for the day, with its health colour."""
+    if not sa.inspect(engine).has_table("goal_scores", schema="marts"):
+        return []
+    scores = scores_for_day(engine, day)
+    health = {h["goal_id"]: h for h in health_rows(engine, tree, "", scores=scores)}
+    out = []
+    for goal_id, s in sorted(scores.items(), key=lambda kv: (kv[1]["subject"], kv[0])):
+        h = health.get(goal_id)
+        if h is None:  # plant- and line-level goals belong to no team sheet
+            continue
+        out.append({**s, "progress_ratio": h["progress_ratio"], "status": h["status"]})
+    return out
+
+
+def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
+                       folder: Path) -> list[DepartmentWorkbook]:
+    """Write FOLDER/hr_scorecards_<day>_<department>.xlsx for every department."""
+    teams, people, badges, answers = _read(engine)
+    names = {t["team_id"]: t["name"] for t in teams}
+    by_team: dict[str, list[dict]] = defaultdict(list)
+    for row in scorecard_rows(engine, tree, day):
+        team = row["subject"] if row["subject"] not in people else \
+            people[row["subject"]]["team_id"]
+        who = people.get(row["subject"])
+        by_team[team].append({**row, "name": who["name"] if who else names.get(team, "")})
+    members: dict[str, list[dict]] = defaultdict(list)
+    for p in people.values():
+        members[p["team_id"]].append({**p, "badges": ", ".join(badges.get(p["employee_id"], [])),
+                                      "answers": len(answers.get(p["employee_id"], [])),
+                                      "last_answer": (answers.get(p["employee_id"]) or [""])[-1]})
+    departments: dict[str, list[dict]] = defaultdict(list)
+    for t in teams:
+        departments[t["workshop"]].append(t)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for department, dept_teams in departments.items():
+        path = folder / f"hr_scorecards_{day.isoformat()}_{slug(department)}.xlsx"
+        written.append(_write_department(path, department, dept_teams, by_team, members, day,
+                                         tree.version))
+    return written
+
+
+def _write_department(path: Path, department: str, teams: list[dict], by_team: dict,
+                      members: dict, day: date, version: str) -> DepartmentWorkbook:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    taken: set[str] = set()
+    goal_rows = people = red = 0
+    for team in teams:
+        ws = wb.create_sheet(_sheet_title(team, taken))
+        rows, staff = by_team.get(team["team_id"], []), members.get(team["team_id"], [])
+        _fill_sheet(ws, team, department, rows, staff, day, version)
+        goal_rows += len(rows)
+        people += len(staff)
+        red += sum(r["status"] == "red" for r in rows)
+    wb.properties.title = f"HR scorecards {department} {day.isoformat()}"
+    tmp = path.with_suffix(".xlsx.tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    return DepartmentWorkbook(department, path, len(teams), goal_rows, people, red)
+
+
+def _fill_sheet(ws, team: dict, department: str, rows: list[dict], staff: list[dict],
+                day: date, version: str) -> None:
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    bold, header_fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
+    ws["A1"] = f"{team['team_id']} {team['name']} ({department}): scorecard {day.isoformat()}"
+    ws["A1"].font = Font(bold=True, size=13)
+    ws["A2"] = (f"goals {version}; attainment = actual / target (or target / actual when lower "
+                "is better), capped at 150%; health = actual against expected progress")
+    header_row = 3
+    _table(ws, header_row, SCORE_COLUMNS, rows, bold, header_fill)
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    last = header_row + max(1, len(rows))
+    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(len(SCORE_COLUMNS))}{last}"
+    health_col = get_column_letter(1 + [c[1] for c in SCORE_COLUMNS].index("status"))
+    cells = f"{health_col}{header_row + 1}:{health_col}{last}"
+    for status, colour in STATUS_FILLS.items():
+        ws.conditional_formatting.add(cells, CellIsRule(
+            operator="equal", formula=[f'"{status}"'],
+            fill=PatternFill("solid", fgColor=colour, bgColor=colour)))
+    if not rows:
+        ws.cell(row=header_row + 1, column=1, value="no goals are set for this team")
+    people_row = last + 3
+    ws.cell(row=people_row - 1, column=1, value="People").font = bold
+    _table(ws, people_row, PEOPLE_COLUMNS, staff, bold, header_fill)
+    for i, (_, _, width, _) in enumerate(SCORE_COLUMNS, start=1):
+        other = PEOPLE_COLUMNS[i - 1][2] if i <= len(PEOPLE_COLUMNS) else 0
+        ws.column_dimensions[get_column_letter(i)].width = max(width, other)
+
+
+def _table(ws, top: int, columns: tuple, rows: list[dict], bold, fill) -> None:
+    for col, (header, _, _, _) in enumerate(columns, start=1):
+        cell = ws.cell(row=top, column=col, value=header)
+        cell.font, cell.fill = bold, fill
+    for r, row in enumerate(rows, start=top + 1):
+        for col, (_, key, _, number_format) in enumerate(columns, start=1):
+            cell = ws.cell(row=r, column=col, value=row.get(key))
+            if number_format:
+                cell.number_format = number_format

@@ -1,0 +1,161 @@
+"""The war-room page and the HR scorecard workbooks: content, HR formatting, and the page
+as a browser shows it (Debian's Chromium, headless, on a phone-sized screen)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from perf_orchestration.reports.day_facts import complaint_keywords
+from perf_orchestration.warehouse import make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = "2026-11-02"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking"]
+
+
+def _summary(demo_dir: Path) -> dict:
+    return json.loads((demo_dir / "summary.json").read_text())
+
+
+def _demo_engine(demo_dir: Path) -> sa.Engine:
+    return make_engine(f"sqlite:///{demo_dir / 'warehouse' / 'warehouse.db'}")
+
+
+def test_complaint_keywords_count_each_ticket_once_and_skip_filler_words():
+    tickets = [{"ticket_id": "A", "subject": "late delivery of order, late again"},
+               {"ticket_id": "B", "subject": "Late delivery: wrong quantity"},
+               {"ticket_id": "C", "subject": "drawing revision query"},
+               {"ticket_id": "D", "subject": "焊缝 porosity at incoming inspection"}]
+    words = {k["keyword"]: k for k in complaint_keywords(tickets)}
+    assert words["late"]["tickets"] == 2 and words["late"]["ticket_ids"] == ["A", "B"]
+    assert words["delivery"]["tickets"] == 2
+    assert "焊缝" in words and words["porosity"]["ticket_ids"] == ["D"]
+    assert not {"of", "query", "at"} & set(words)
+    assert list(words)[:2] == ["delivery", "late"]  # most tickets first, then by word
+
+
+def test_reports_job_on_a_new_warehouse_writes_pages_that_say_what_is_missing(sqlite_url,
+                                                                             tmp_path):
+    from assets.reports import hr_scorecards, war_room_page
+    from resources.folders import ReportsFolderResource
+    from resources.warehouse import WarehouseResource
+
+    result = dg.materialize(
+        [war_room_page, hr_scorecards], partition_key=DAY,
+        resources={"warehouse": WarehouseResource(url=sqlite_url),
+                   "reports_folder": ReportsFolderResource(directory=str(tmp_path))})
+    assert result.success
+    page = (tmp_path / "war_room" / f"war_room_{DAY}.html").read_text()
+    assert "No goal scores for this day." in page and "No alert episodes." in page
+    meta = {e.asset_key.path[-1]: e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    assert meta["war_room"]["red_items"].value == 0
+    assert meta["hr_scorecards"]["workbooks"].value == 0  # no roster, no department
+
+
+def test_hr_workbooks_have_a_sheet_per_team_with_the_formatting_hr_expects(demo_dir):
+    reports = _summary(demo_dir)["reports"][DAY]
+    engine = _demo_engine(demo_dir)
+    with engine.connect() as conn:
+        teams = conn.execute(sa.text("select workshop, team_id from raw.hr_teams")).all()
+        red = conn.execute(sa.text(
+            "select count(*) from marts.goal_health where status = 'red'")).scalar()
+    engine.dispose()
+    by_department: dict[str, set[str]] = {}
+    for workshop, team in teams:
+        by_department.setdefault(workshop, set()).add(team)
+    assert {w["department"] for w in reports["hr_workbooks"]} == set(by_department)
+    assert sum(w["red"] for w in reports["hr_workbooks"]) == red > 0
+
+    paint = next(w for w in reports["hr_workbooks"] if w["department"] == "Paint Shop")
+    wb = load_workbook(demo_dir / paint["file"])
+    for w in reports["hr_workbooks"]:
+        sheets = load_workbook(demo_dir / w["file"], read_only=True).sheetnames
+        assert {s.split()[0] for s in sheets} == by_department[w["department"]]
+    ws = wb["T3 Painting"]
+    assert ws.freeze_panes == "A4"
+    header = [c.value for c in ws[3]]
+    assert header[:3] == ["Subject", "Name", "Goal"] and "Health" in header
+    rows = {r[2].value: r for r in ws.iter_rows(min_row=4, max_row=6)}
+    fai = rows["t3-first-article"]
+    assert fai[header.index("Health")].value == "red"
+    assert fai[header.index("Attainment")].number_format == "0.0%"
+    assert 0.9 < fai[header.index("Attainment")].value < 1.0
+    rules = {r.formula[0]: r.dxf.fill.fgColor.rgb[-6:]
+             for cf in ws.conditional_formatting for r in cf.rules}
+    assert rules == {'"red"': "F4B6B4", '"yellow"': "FBE7A1", '"green"': "B7E1C1"}
+    assert ws.auto_filter.ref.startswith("A3:")
+    people = [r for r in ws.iter_rows(min_row=9, values_only=True) if r[0]]
+    assert people[0][:3] == ("Employee", "Name", "Role")
+    assert any(r[3] and "MES fault-code reader" in r[3] for r in people[1:])
+
+
+def test_war_room_page_fetches_nothing_and_shows_the_day(demo_dir):
+    reports = _summary(demo_dir)["reports"][DAY]
+    page = (demo_dir / reports["war_room"]).read_text()
+    assert not re.search(r"<(script|link|iframe)\b", page, re.IGNORECASE)
+    assert not re.search(r"(src|href)=\"(?!data:)", page)
+    assert not re.search(r"url\(", page)
+    assert 'src="data:image/png;base64,' in page
+    assert page.count('class="red-item"') == reports["war_room_sections"]["red_items"] > 0
+    for shown in ("T3", "fai-below-92-5", "T2-D03", "F04-WIRE-FEED x3", "delivery",
+                  "total_mismatch", "Assembly A"):
+        assert shown in page, shown
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Playwright (no browser download). Skips with the
+    reason when it is not installed, unless PERFFLOW_REQUIRE_BROWSER=1 (set by .ci/run)."""
+    binary = os.environ.get("PERFFLOW_CHROMIUM") or shutil.which("chromium")
+    if not binary:
+        msg = "Chromium not installed (apt-get install chromium) for the browser test"
+        if os.environ.get("PERFFLOW_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_war_room_renders_in_chromium_on_a_phone_with_no_errors(demo_dir, chromium):
+    reports = _summary(demo_dir)["reports"][DAY]
+    page_file = demo_dir / reports["war_room"]
+    page = chromium.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    problems, requests = [], []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(page_file.as_uri(), wait_until="load")
+
+    heatmap = page.locator("#heatmap")
+    assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0")
+    box = heatmap.bounding_box()
+    assert box and 0 < box["width"] <= 390
+    red = page.locator("details.red-item")
+    assert red.count() == reports["war_room_sections"]["red_items"]
+    assert page.locator("#count-red b").inner_text() == str(red.count())
+    first = red.first
+    first.locator("summary").click()
+    assert "source:" in first.locator("pre").inner_text()
+    # a phone reads it without scrolling sideways: only tables scroll, inside their box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    artifacts = Path(os.environ.get("PERFFLOW_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / f"war_room_{DAY}_phone.png"), full_page=True)
+    page.close()
+    assert problems == []
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
