@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import OnboardingConfig, OnboardingTrack
 from perf_orchestration.people.tables import onboarding_progress
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import PLANT_TIMEZONE, day_bounds
 from perf_orchestration.tables import RAW_TABLES, plant_calendar, quarantine
 
 ENTITY = "hr_mentor_feedback"
@@ -51,12 +51,6 @@ def plant_date(value: datetime) -> date:
     return _aware(value).astimezone(TZ).date()
 
 
-def day_end(day: date) -> datetime:
-    """The end of a plant day as naive UTC, the cut-off for records counted that day."""
-    local = datetime.combine(day + timedelta(days=1), time(0), tzinfo=TZ)
-    return local.astimezone(UTC).replace(tzinfo=None)
-
-
 def _naive(value: datetime) -> datetime:
     return _aware(value).astimezone(UTC).replace(tzinfo=None)
 
@@ -70,7 +64,7 @@ def progress_row(hire: Mapping, track: OnboardingTrack, config: OnboardingConfig
     days = (day - hired_on).days
     if not 0 <= days <= config.window_days:
         return None
-    cutoff = day_end(day)
+    cutoff = day_bounds(day)[1]  # records count up to the end of the plant day
     required = list(dict.fromkeys(track.required_courses))
     done: dict[str, str] = {}
     for t in sorted(trainings, key=lambda r: (_naive(r["completed_at"]), r["training_id"])):
