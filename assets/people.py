@@ -1,5 +1,5 @@
-"""The people loop as assets: feedback requests, answers, badges, the capability graph and
-personal reminders (logic in perf_orchestration.people)."""
+"""The people loop as assets: feedback requests, answers, badges, the capability graph,
+personal reminders and new-hire onboarding progress (logic in perf_orchestration.people)."""
 
 import json
 from datetime import UTC, datetime
@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from perf_orchestration.people.answers import build_feedback
 from perf_orchestration.people.badges import award_badges
 from perf_orchestration.people.capability import build_capability_graph
-from perf_orchestration.people.config import load_badges, load_feedback
+from perf_orchestration.people.config import load_badges, load_feedback, load_onboarding
+from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
 from perf_orchestration.people.tables import ensure_people_tables, feedback_requests
@@ -94,18 +95,39 @@ def person_reminders_asset(context: dg.AssetExecutionContext) -> dg.MaterializeR
         "suggestions": dg.MetadataValue.json([json.loads(r["suggestions"]) for r in created])})
 
 
+@dg.asset(key=["marts", "onboarding_progress"],
+          deps=[["raw", "hr_employees"], ["raw", "hr_trainings"], ["raw", "hr_mentor_feedback"],
+                ["raw", "mes_production"], ["raw", "crm_opportunities"]],
+          description="Per new hire and plant day: required courses done, mentor feedback per "
+          "week and days to the first independent job, each with its records (onboarding.yaml).",
+          **COMMON)
+def onboarding_progress_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    config = load_onboarding()
+    out = build_onboarding(_engine(context), config, context.run_id, _now())
+    context.log.info(f"onboarding: {out['new_hires']} new hire(s) over {out['days']} day(s), "
+                     f"latest day {out['latest_day']}, {out['quarantined']} feedback entry(ies) "
+                     "quarantined")
+    return dg.MaterializeResult(metadata={
+        **{k: out[k] for k in ("rows", "days", "new_hires", "feedback_entries", "quarantined")},
+        "latest_day_status": dg.MetadataValue.json(out["latest_day"]),
+        "reasons": dg.MetadataValue.json(out["reasons"]), "config_version": config.version,
+        "formula": "training_share = required courses done / required; feedback_per_week = "
+                   "entries in full weeks since hire / full weeks; days_to_first_job = plant "
+                   "date of the first job without a mentor (or first won deal) - hire date"})
+
+
 PEOPLE_SOURCES = (["raw", "hr_trainings"], ["raw", "crm_proposals"],
-                  ["raw", "hr_feedback_responses"])
+                  ["raw", "hr_feedback_responses"], ["raw", "hr_mentor_feedback"])
 people_job = dg.define_asset_job(
     "people_job",
     selection=dg.AssetSelection.groups("people") | dg.AssetSelection.assets(*PEOPLE_SOURCES),
     executor_def=dg.in_process_executor,
-    description="The people loop: trainings, proposals and answers, then requests, feedback, "
-    "badges, the capability graph and reminders.",
+    description="The people loop: trainings, proposals, answers and mentor feedback, then "
+    "requests, feedback, badges, the capability graph, reminders and onboarding progress.",
 )
 
 defs = dg.Definitions(
     assets=[feedback_requests_asset, feedback_mart, badges_mart, capability_graph_mart,
-            person_reminders_asset],
+            person_reminders_asset, onboarding_progress_mart],
     jobs=[people_job],
 )

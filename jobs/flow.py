@@ -8,7 +8,8 @@ perf_flow_job = dg.define_asset_job(
     "perf_flow_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(
         ["raw", "hr_teams"], ["raw", "hr_employees"], ["raw", "hr_trainings"],
-        ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"])
+        ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"],
+        ["raw", "hr_mentor_feedback"])
     - dg.AssetSelection.groups("people", "reports"),
     partitions_def=hourly_partitions,
     executor_def=dg.in_process_executor,

@@ -1,8 +1,8 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
-goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, workbooks.yaml) and a scenarios/
-folder; each is validated by its pydantic model.
+goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml)
+and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from perf_orchestration.alertmanager.config import ROUTING_FILE, RoutingConfig, 
 from perf_orchestration.configfile import ConfigError
 from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
 from perf_orchestration.line_config import load_line_config
-from perf_orchestration.people.config import BADGES_FILE, FEEDBACK_FILE, load_badges, load_feedback
+from perf_orchestration.people.config import (
+    BADGES_FILE,
+    FEEDBACK_FILE,
+    ONBOARDING_FILE,
+    load_badges,
+    load_feedback,
+    load_onboarding,
+)
 from perf_orchestration.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.scenario import load_scenario
 from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
@@ -32,6 +39,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     CALIBRATION_FILE: load_calibration,
     FEEDBACK_FILE: load_feedback,
     BADGES_FILE: load_badges,
+    ONBOARDING_FILE: load_onboarding,
     WORKBOOKS_FILE: load_workbook_config,
 }
 

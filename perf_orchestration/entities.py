@@ -28,8 +28,9 @@ ROLES = (
 )
 COURSES = (
     "mes-fault-codes", "lean-basics", "weld-quality", "paint-process", "crm-proposals",
-    "safety-induction",
+    "safety-induction", "product-catalogue",
 )
+MENTOR_TOPICS = ("check-in", "skills", "safety", "quality", "customer")
 LINE_TYPES = ("welding", "painting", "assembly", "machining", "technical_centre", "office")
 
 
@@ -97,6 +98,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("total_count", "int", min=0), _c("good_count", "int", min=0),
             _c("rework_count", "int", min=0), _c("scrap_count", "int", min=0),
             _c("ideal_cycle_seconds", "float", min=0.1, max=3600),
+            # who ran the station that hour, and the mentor beside a new hire still learning
+            _c("operator_id", "str", required=False), _c("mentor_id", "str", required=False),
             _UPDATED,
         ),
         key=("station_id", "hour_start"), event_time="hour_start",
@@ -233,13 +236,14 @@ ENTITIES: tuple[Entity, ...] = (
         key=("team_id",), event_time=None,
     ),
     Entity(
-        "hr", "employees", "The HR roster: people, their team, role and shift.",
+        "hr", "employees", "The HR roster: people, their team, role, shift and mentor.",
         "employee_id",
         (
             _c("employee_id", "str"), _c("name", "str"), _c("team_id", "str"),
             _c("role", "str", allowed=ROLES),
             _c("shift", "str", allowed=("day", "night", "office")),
-            _c("email", "str"), _c("hired_at", "datetime"), _UPDATED,
+            _c("email", "str"), _c("hired_at", "datetime"),
+            _c("mentor_id", "str", required=False), _UPDATED,
         ),
         key=("employee_id",), event_time=None,
     ),
@@ -273,6 +277,17 @@ ENTITIES: tuple[Entity, ...] = (
             _c("answered_at", "datetime"), _c("answers", "str"), _UPDATED,
         ),
         key=("response_id",), event_time=None,
+    ),
+    Entity(
+        "hr", "mentor_feedback",
+        "Feedback a mentor gave a new hire, one row per entry, from the HR onboarding tool.",
+        "feedback_id",
+        (
+            _c("feedback_id", "str"), _c("mentor_id", "str"), _c("mentee_id", "str"),
+            _c("given_at", "datetime"),
+            _c("topic", "str", required=False, allowed=MENTOR_TOPICS), _UPDATED,
+        ),
+        key=("feedback_id",), event_time=None,
     ),
 )
 

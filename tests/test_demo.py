@@ -201,6 +201,25 @@ def test_the_people_loop_asks_reminds_and_awards_with_traceable_evidence(demo_di
     assert any(e.startswith("crm-proposals:metric:") for e in shown[reminder["employee_id"]])
 
 
+def test_new_hires_are_tracked_on_three_metrics_with_their_records(demo_dir):
+    onboarding = json.loads((demo_dir / "summary.json").read_text())["people"]["onboarding"]
+    assert onboarding["as_of_date"] == "2026-11-02"
+    hires = {h["employee_id"]: h for h in onboarding["new_hires"]}
+    assert onboarding["by_status"] == {"on_track": 3, "at_risk": 1, "late": 0}
+    assert all(0 <= h["days_since_hire"] <= 90 for h in hires.values())
+    alone = hires["E0120"]  # the operator who first runs a station alone on the demo day
+    assert (alone["training_share"], alone["feedback_per_week"], alone["days_to_first_job"]) \
+        == (1.0, 1.1667, 44)
+    assert len(alone["training_ids"]) == 2 and len(alone["feedback_ids"]) == 7
+    assert alone["first_job_id"] == "T1-S01-2026110210" and alone["status"] == "on_track"
+    deal = hires["E1192"]
+    assert (deal["days_to_first_job"], deal["first_job_id"]) == (29, "OPP-20261102-E1192:won")
+    (risk,) = [h for h in hires.values() if h["status"] == "at_risk"]
+    assert risk["feedback_by_week"].count(0) >= 2 and len(risk["reasons"]) == 2
+    assert onboarding["feedback_quarantined"] == [
+        "mentor feedback MF-E9999-W01-1 names mentee E9999, who is not on the HR roster"]
+
+
 def test_demo_rerun_replaces_instead_of_doubling(demo_dir):
     before = json.loads((demo_dir / "summary.json").read_text())
     proc = _run("demo", "--out", str(demo_dir), "--quiet")

@@ -339,6 +339,16 @@ def write_report(path: Path, summary: dict) -> None:
         lines += [f"- {f['file']}: {f['status']}, rows landed {f['rows_landed']}, quarantined "
                   f"{f['rows_quarantined']}, total check {f['total_check']}"
                   + (f" ({f['reason']})" if f["reason"] else "") for f in wb["by_file"]]
+    onboarding = (summary.get("people") or {}).get("onboarding") or {}
+    if onboarding.get("new_hires"):
+        lines += ["", f"## New hires on {onboarding['as_of_date']} (marts.onboarding_progress)",
+                  "", "| employee | role | day | courses | feedback / week | days to first job "
+                  "| status |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {h['employee_id']} | {h['role']} | {h['days_since_hire']} | "
+                  f"{h['trainings']} | {h['feedback_per_week']} | "
+                  f"{h['days_to_first_job'] if h['days_to_first_job'] is not None else '-'} "
+                  f"({h['first_job_id'] or 'none yet'}) | {h['status']} |"
+                  for h in onboarding["new_hires"]]
     notes = summary.get("notifications") or {}
     if notes.get("requested"):
         lines += ["", "## Notifications (routing.yaml)", "",

@@ -1,5 +1,6 @@
-"""feedback.yaml and badges.yaml: feedback triggers with their versioned forms, and skill
-badges. Both are validated with pydantic; a bad entry is one line naming file and id."""
+"""feedback.yaml, badges.yaml and onboarding.yaml: feedback triggers with their versioned
+forms, skill badges, and the new-hire onboarding template. Each is validated with pydantic;
+a bad entry is one line naming file and id."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from perf_orchestration.entities import COURSES, FAILURE_CODES, ROLES
 
 FEEDBACK_FILE = "feedback.yaml"
 BADGES_FILE = "badges.yaml"
+ONBOARDING_FILE = "onboarding.yaml"
 VERSION_LABEL = re.compile(r"^V\d+\.\d+\.\d+(-[a-z0-9]+)?$")
 DEVICE_TYPES = ("welding_robot", "paint_robot", "torque_station", "cnc_mill")
 
@@ -157,3 +159,73 @@ def load_feedback(path: Path | str | None = None) -> FeedbackConfig:
 def load_badges(path: Path | str | None = None) -> BadgeConfig:
     """Read and validate badges.yaml (default: the bundled one), or raise ConfigError."""
     return load_model(path or _bundled(BADGES_FILE), BadgeConfig)
+
+
+class OnboardingTrack(_Strict):
+    """New hires of `roles`: the courses they must finish and what counts as their first
+    independent job."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    roles: list[str] = Field(min_length=1, description="Roster roles on this track")
+    required_courses: list[str] = Field(min_length=1, description="Courses of hr/trainings")
+    first_job: Literal["mes_production", "crm_won_deal"] = Field(
+        description="mes_production: the first production hour the new hire runs with no "
+        "mentor named; crm_won_deal: the first opportunity they own reaching won")
+    target_days: int = Field(ge=1, le=365, description="First independent job by this day")
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if r not in ROLES]
+        if bad:
+            raise ValueError(f"unknown role(s) {', '.join(map(repr, bad))} "
+                             f"(known: {', '.join(ROLES)})")
+        return value
+
+    @field_validator("required_courses")
+    @classmethod
+    def _known_courses(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if c not in COURSES]
+        if bad:
+            raise ValueError(f"unknown course(s) {', '.join(map(repr, bad))} "
+                             f"(known: {', '.join(COURSES)})")
+        return value
+
+
+class OnboardingTargets(_Strict):
+    trainings_due_days: int = Field(ge=1, le=365, description="Required courses done by")
+    feedback_per_week: float = Field(gt=0, le=20, description="Mentor entries per full week")
+
+
+class OnboardingConfig(_Strict):
+    version: VersionLabel
+    window_days: int = Field(default=90, ge=7, le=365,
+                             description="A new hire is tracked up to this day after hire")
+    mentor_source: Literal["roster", "mentor_feedback"] = Field(
+        description="roster: hr/employees.mentor_id; mentor_feedback: the mentor of the "
+        "new hire's latest hr/mentor_feedback entry")
+    targets: OnboardingTargets
+    tracks: list[OnboardingTrack] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_track_per_role(self) -> OnboardingConfig:
+        ids = [t.id for t in self.tracks]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate track id(s) {', '.join(dup)}")
+        seen: dict[str, str] = {}
+        for t in self.tracks:
+            for role in t.roles:
+                if role in seen:
+                    raise ValueError(f"track {t.id}: role {role!r} is already on track "
+                                     f"{seen[role]}")
+                seen[role] = t.id
+        return self
+
+    def track_of(self, role: str) -> OnboardingTrack | None:
+        return next((t for t in self.tracks if role in t.roles), None)
+
+
+def load_onboarding(path: Path | str | None = None) -> OnboardingConfig:
+    """Read and validate onboarding.yaml (default: the bundled one), or raise ConfigError."""
+    return load_model(path or _bundled(ONBOARDING_FILE), OnboardingConfig)

@@ -1,5 +1,5 @@
 """The `people` section of the demo's summary.json: what the people loop asked, received,
-awarded and reminded, each with the record ids that caused it."""
+awarded and reminded, and how the new hires are doing, each with the record ids behind it."""
 
 from __future__ import annotations
 
@@ -13,15 +13,45 @@ from perf_orchestration.people.tables import (
     capability_graph,
     feedback,
     feedback_requests,
+    onboarding_progress,
     person_reminders,
 )
 from perf_orchestration.tables import quarantine
 
 
+def onboarding_summary(conn: sa.Connection) -> dict:
+    """The new hires on the latest plant day of marts.onboarding_progress, with their three
+    metrics and the records behind each, and the mentor feedback set aside."""
+    t = onboarding_progress
+    day = conn.execute(sa.select(sa.func.max(t.c.as_of_date))).scalar()
+    hires = [
+        {"employee_id": r.employee_id, "role": r.role, "team_id": r.team_id,
+         "track": r.track_id, "days_since_hire": r.days_since_hire, "mentor_id": r.mentor_id,
+         "training_share": r.training_share,
+         "trainings": f"{r.trainings_done}/{r.trainings_required}",
+         "training_ids": json.loads(r.training_ids),
+         "feedback_per_week": r.feedback_per_week,
+         "feedback_by_week": json.loads(r.feedback_by_week),
+         "feedback_ids": json.loads(r.feedback_ids),
+         "days_to_first_job": r.days_to_first_job, "first_job_kind": r.first_job_kind,
+         "first_job_id": r.first_job_id, "target_days": r.target_days, "status": r.status,
+         "reasons": json.loads(r.reasons)}
+        for r in conn.execute(sa.select(t).where(t.c.as_of_date == day)
+                              .order_by(t.c.employee_id))] if day else []
+    bad = [r.reason for r in conn.execute(sa.select(quarantine.c.reason).where(
+        quarantine.c.entity == "hr_mentor_feedback").order_by(quarantine.c.source_record_id))]
+    return {"as_of_date": day, "new_hires": hires,
+            "by_status": {s: sum(h["status"] == s for h in hires)
+                          for s in ("on_track", "at_risk", "late")},
+            "feedback_quarantined": bad}
+
+
 def people_summary(engine: Engine) -> dict:
     if not sa.inspect(engine).has_table("feedback_requests", schema="ops"):
         return {"requests": [], "answers": 0, "answers_quarantined": [], "reminders": [],
-                "badges": [], "capability_graph": {"people": 0, "rows": 0, "shown": {}}}
+                "badges": [], "capability_graph": {"people": 0, "rows": 0, "shown": {}},
+                "onboarding": {"as_of_date": None, "new_hires": [], "by_status": {},
+                               "feedback_quarantined": []}}
     with engine.connect() as conn:
         requests = [
             {"request_id": r.request_id, "trigger_id": r.trigger_id, "subject": r.subject,
@@ -45,6 +75,7 @@ def people_summary(engine: Engine) -> dict:
                 for r in conn.execute(sa.select(badges).order_by(badges.c.badge_id,
                                                                  badges.c.employee_id))]
         graph = conn.execute(sa.select(capability_graph)).mappings().all()
+        onboarding = onboarding_summary(conn)
     involved = ({r["recipient"] for r in requests} | {r["employee_id"] for r in reminders}
                 | {b["employee_id"] for b in held[:1]})
     shown = {p: sorted({f"{g['skill']}:{g['evidence_kind']}:{g['evidence_id']}"
@@ -52,4 +83,5 @@ def people_summary(engine: Engine) -> dict:
     return {"requests": requests, "answers": answers, "answers_quarantined": bad,
             "reminders": reminders, "badges": held,
             "capability_graph": {"people": len({g["employee_id"] for g in graph}),
-                                 "rows": len(graph), "shown": shown}}
+                                 "rows": len(graph), "shown": shown},
+            "onboarding": onboarding}

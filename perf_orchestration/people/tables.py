@@ -1,5 +1,6 @@
-"""The people loop's tables: requests and reminders in ops, answers, badges and the
-capability graph in marts. Evidence columns hold the source record ids as JSON."""
+"""The people loop's tables: requests and reminders in ops, answers, badges, the
+capability graph and onboarding progress in marts. Evidence columns hold the source
+record ids as JSON."""
 
 from __future__ import annotations
 
@@ -86,6 +87,39 @@ capability_graph = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("employee_id", "skill", "evidence_kind", "evidence_id"),
     schema="marts", comment="Per person: skills with each piece of evidence, date and source.",
+)
+
+onboarding_progress = sa.Table(
+    "onboarding_progress", metadata,
+    sa.Column("as_of_date", sa.Text, nullable=False),
+    sa.Column("employee_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("team_id", sa.Text),
+    sa.Column("track_id", sa.Text, nullable=False),
+    sa.Column("hired_at", sa.DateTime, nullable=False),
+    sa.Column("days_since_hire", sa.Integer, nullable=False),
+    sa.Column("mentor_id", sa.Text),
+    sa.Column("trainings_required", sa.Integer, nullable=False),
+    sa.Column("trainings_done", sa.Integer, nullable=False),
+    sa.Column("training_share", sa.Float, nullable=False),
+    sa.Column("training_ids", sa.Text, nullable=False),
+    sa.Column("feedback_weeks", sa.Integer, nullable=False),
+    sa.Column("feedback_entries", sa.Integer, nullable=False),
+    sa.Column("feedback_per_week", sa.Float),
+    sa.Column("feedback_by_week", sa.Text, nullable=False),
+    sa.Column("feedback_ids", sa.Text, nullable=False),
+    sa.Column("first_job_kind", sa.Text, nullable=False),
+    sa.Column("first_job_id", sa.Text),
+    sa.Column("first_job_at", sa.DateTime),
+    sa.Column("days_to_first_job", sa.Integer),
+    sa.Column("target_days", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("config_version", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("as_of_date", "employee_id"),
+    schema="marts",
+    comment="Per new hire and plant day: training share, mentor feedback per week and days "
+    "to the first independent job, with the record ids behind each.",
 )
 
 

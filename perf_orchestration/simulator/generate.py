@@ -14,6 +14,7 @@ from perf_orchestration.entities import ENTITIES, Entity
 from perf_orchestration.scenario import Scenario
 from perf_orchestration.simulator import generate_business as biz
 from perf_orchestration.simulator import generate_mes as mes
+from perf_orchestration.simulator import generate_onboarding as onboarding
 from perf_orchestration.simulator import generate_people as people
 from perf_orchestration.simulator.common import iso, parse_time, utc
 from perf_orchestration.simulator.dataset import Dataset, FaultRecord, Record, RowMeta
@@ -28,6 +29,7 @@ def generate_dataset(scenario: Scenario) -> Dataset:
     roster = build_roster(scenario)
     floor = mes.Shopfloor(scenario, roster)
     production, defects = mes.production_and_defects(floor)
+    onboarding.add_crew(scenario, roster, production)
     generated: dict[str, list[dict[str, Any]]] = {
         "mes_production": production,
         "mes_first_article_inspections": mes.first_article_inspections(floor),
@@ -37,14 +39,17 @@ def generate_dataset(scenario: Scenario) -> Dataset:
         "mes_process_measurements": mes.process_measurements(floor),
         "qms_defects": defects,
         "erp_work_orders": biz.work_orders(scenario),
-        "crm_opportunities": biz.opportunities(scenario, roster),
+        "crm_opportunities": (biz.opportunities(scenario, roster)
+                              + onboarding.first_deals(scenario, roster)),
         "crm_renewals": biz.renewals(scenario, roster),
         "crm_service_tickets": biz.service_tickets(scenario),
         "hr_teams": team_rows(scenario),
         "hr_employees": roster.rows,
-        "hr_trainings": people.trainings(scenario, roster),
+        "hr_trainings": (people.trainings(scenario, roster)
+                         + onboarding.trainings(scenario, roster)),
         "crm_proposals": people.proposals(scenario, roster),
         "hr_feedback_responses": [],
+        "hr_mentor_feedback": onboarding.mentor_feedback(scenario, roster),
     }
     tables: dict[str, list[Record]] = {}
     meta: dict[str, list[RowMeta]] = {}

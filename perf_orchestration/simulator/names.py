@@ -3,17 +3,26 @@
 The roster decides who receives every action later (team leader, QA engineer,
 maintenance lead, account manager), so each production team is given exactly
 one of each role that the rules address.
+
+Established staff were hired at least ESTABLISHED_DAYS before the range; a small cohort
+of new hires (NEW_HIRE_PROFILES) is planted with a mentor each, so the onboarding
+template has people in their first 90 days whose stories the other generators tell.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from perf_orchestration.scenario import Scenario, TeamSpec
-from perf_orchestration.simulator.common import at_local, production_teams, rng_for
+from perf_orchestration.simulator.common import (
+    at_local,
+    production_teams,
+    rng_for,
+    stations_of,
+)
 
 SURNAMES = (
     "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun",
@@ -31,12 +40,38 @@ GIVEN_NAMES = (
 )
 
 
+ESTABLISHED_DAYS = 180
+# (profile, role, days since hire at the range start): what the onboarding generator
+# makes of each new hire; the bundled onboarding.yaml judges them on_track, on_track,
+# at_risk and on_track.
+NEW_HIRE_PROFILES = (
+    ("independent", "operator", (35, 50)),  # trained, mentored, works alone in the range
+    ("learning", "operator", (12, 25)),  # half of the courses, still beside the mentor
+    ("at_risk", "operator", (40, 55)),  # one course of two, weeks without feedback
+    ("first_deal", "sales_rep", (25, 40)),  # trained, mentored, wins a deal in the range
+)
+
+
+@dataclass(frozen=True)
+class NewHire:
+    """A person in their first 90 days, with the story the generators tell about them."""
+
+    employee_id: str
+    role: str
+    team_id: str
+    profile: str
+    hired_on: date
+    mentor_id: str
+    station_id: str | None  # where an operator learns, beside the mentor's station crew
+
+
 @dataclass
 class Roster:
     """Employees by team and role, for the generators that need an inspector or an owner."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     by_team_role: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    new_hires: list[NewHire] = field(default_factory=list)
 
     def first(self, team: str, *roles: str) -> str | None:
         """The first employee of the team holding one of `roles`, in that order of preference."""
@@ -121,16 +156,52 @@ def build_roster(scenario: Scenario) -> Roster:
             n += 1
             emp_id = f"E{n:04d}"
             surname, given = divmod(pick, len(GIVEN_NAMES))
-            hired = at_local(scenario.start.date() - timedelta(days=rng.randint(30, 15 * 365)),
-                             time(9, 0), tz)
+            days = rng.randint(ESTABLISHED_DAYS, 15 * 365)
+            hired = at_local(scenario.start.date() - timedelta(days=days), time(9, 0), tz)
             roster.rows.append({
                 "employee_id": emp_id, "name": f"{SURNAMES[surname]} {GIVEN_NAMES[given]}",
                 "team_id": team.id,
                 "role": role, "shift": shift, "email": f"{emp_id.lower()}@{domain}",
-                "hired_at": hired, "updated_at": scenario.start,
+                "hired_at": hired, "mentor_id": None, "updated_at": scenario.start,
             })
             roster.by_team_role.setdefault((team.id, role), []).append(emp_id)
+    _plant_new_hires(scenario, roster)
     return roster
+
+
+def _plant_new_hires(scenario: Scenario, roster: Roster) -> None:
+    """Make the last day-shift operator of three production teams (and the last sales rep)
+    new hires, each mentored by the team's first day-shift operator (the first account
+    manager); profiles that the plant cannot cast are left out."""
+    rng = rng_for(scenario, "hr", "new-hires")
+    rows = {r["employee_id"]: r for r in roster.rows}
+    teams = {t.id: t for t in production_teams(scenario)}
+    pool = rng.sample(sorted(teams), len(teams))
+    for profile, role, (lo, hi) in NEW_HIRE_PROFILES:
+        station = None
+        if role == "operator":
+            if not pool:
+                continue
+            team = pool.pop(0)
+            crew = [e for e in roster.by_team_role.get((team, "operator"), [])
+                    if rows[e]["shift"] == "day"]
+            stations = stations_of(teams[team])
+            if not stations:
+                continue
+            station = stations[0].station_id
+        else:
+            team = "OFF"
+            crew = roster.with_role(role)
+            managers = roster.with_role("account_manager")
+            crew = managers[:1] + crew if managers else crew
+            team = rows[crew[-1]]["team_id"] if crew else team
+        if len(crew) < 2:
+            continue
+        hire, mentor = crew[-1], crew[0]
+        hired_on = scenario.start.date() - timedelta(days=rng.randint(lo, hi))
+        rows[hire]["hired_at"] = at_local(hired_on, time(9, 0), scenario.tz)
+        rows[hire]["mentor_id"] = mentor
+        roster.new_hires.append(NewHire(hire, role, team, profile, hired_on, mentor, station))
 
 
 def team_rows(scenario: Scenario) -> list[dict[str, Any]]:
