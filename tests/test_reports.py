@@ -90,13 +90,27 @@ def test_hr_workbooks_have_a_sheet_per_team_with_the_formatting_hr_expects(demo_
     assert fai[header.index("Health")].value == "red"
     assert fai[header.index("Attainment")].number_format == "0.0%"
     assert 0.9 < fai[header.index("Attainment")].value < 1.0
-    rules = {r.formula[0]: r.dxf.fill.fgColor.rgb[-6:]
-             for cf in ws.conditional_formatting for r in cf.rules}
-    assert rules == {'"red"': "F4B6B4", '"yellow"': "FBE7A1", '"green"': "B7E1C1"}
+    rules = {str(cf.sqref): {r.formula[0]: r.dxf.fill.fgColor.rgb[-6:] for r in cf.rules}
+             for cf in ws.conditional_formatting}
+    health = header.index("Health")
+    assert rules[f"{'ABCDEFGHIJKLM'[health]}4:{'ABCDEFGHIJKLM'[health]}6"] == {
+        '"red"': "F4B6B4", '"yellow"': "FBE7A1", '"green"': "B7E1C1"}
     assert ws.auto_filter.ref.startswith("A3:")
     people = [r for r in ws.iter_rows(min_row=9, values_only=True) if r[0]]
     assert people[0][:3] == ("Employee", "Name", "Role")
     assert any(r[3] and "MES fault-code reader" in r[3] for r in people[1:])
+    # a new hire's 90 days: the demo's at-risk operator on the Assembly B sheet
+    assembly = load_workbook(demo_dir / next(
+        w["file"] for w in reports["hr_workbooks"] if w["department"] == "Assembly Hall"))
+    ws = assembly["T5 Assembly B"]
+    hire = next(r for r in ws.iter_rows() if r[0].value == "E0599")
+    head = [c.value for c in next(r for r in ws.iter_rows() if r[0].value == "Employee")]
+    assert hire[head.index("Onboarding")].value == "at_risk"
+    assert hire[head.index("New hire: day")].value == 46
+    assert hire[head.index("Training share")].number_format == "0%"
+    column = hire[head.index("Onboarding")].column_letter
+    assert any(str(cf.sqref).startswith(column) and {r.formula[0] for r in cf.rules} ==
+               {'"late"', '"at_risk"', '"on_track"'} for cf in ws.conditional_formatting)
 
 
 def test_war_room_page_fetches_nothing_and_shows_the_day(demo_dir):

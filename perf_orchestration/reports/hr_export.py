@@ -32,7 +32,14 @@ SCORE_COLUMNS = (  # header, key, width, number format
 PEOPLE_COLUMNS = (
     ("Employee", "employee_id", 12, None), ("Name", "name", 24, None),
     ("Role", "role", 18, None), ("Badges", "badges", 34, None),
-    ("Feedback answers", "answers", 10, "0"), ("Last answer", "last_answer", 18, None))
+    ("Feedback answers", "answers", 10, "0"), ("Last answer", "last_answer", 18, None),
+    ("New hire: day", "days_since_hire", 10, "0"), ("Onboarding", "onboarding", 11, None),
+    ("Training share", "training_share", 10, "0%"),
+    ("Mentor feedback / week", "feedback_per_week", 10, "0.00"),
+    ("Days to first job", "days_to_first_job", 10, "0"))
+# onboarding statuses (marts.onboarding_progress) in the same colours as goal health
+ONBOARDING_FILLS = {"late": STATUS_FILLS["red"], "at_risk": STATUS_FILLS["yellow"],
+                    "on_track": STATUS_FILLS["green"]}
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,16 @@ def _sheet_title(team: dict, taken: set[str]) -> str:
     return title
 
 
-def _read(engine: sa.Engine) -> tuple[list[dict], dict[str, dict], dict, dict]:
+def _read(engine: sa.Engine, day: date) -> tuple[list[dict], dict[str, dict], dict, dict,
+                                                 dict]:
     tables = {f"{s}.{t}" for s in ("raw", "marts")
               for t in sa.inspect(engine).get_table_names(schema=s)}
 
-    def rows(table: str, sql: str) -> list[dict]:
+    def rows(table: str, sql: str, **params) -> list[dict]:
         if table not in tables:
             return []
         with engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.text(sql)).mappings()]
+            return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
 
     teams = rows("raw.hr_teams", "select team_id, name, workshop from raw.hr_teams "
                                  "order by workshop, team_id")
@@ -83,7 +91,12 @@ def _read(engine: sa.Engine) -> tuple[list[dict], dict[str, dict], dict, dict]:
     for a in rows("marts.feedback", "select respondent_id, answered_at from marts.feedback "
                                     "order by answered_at"):
         answers[a["respondent_id"]].append(str(a["answered_at"])[:16])
-    return teams, people, badges, answers
+    onboarding = {r["employee_id"]: r for r in rows(
+        "marts.onboarding_progress",
+        "select employee_id, days_since_hire, status as onboarding, training_share, "
+        "feedback_per_week, days_to_first_job from marts.onboarding_progress "
+        "where as_of_date = :day", day=day.isoformat())}
+    return teams, people, badges, answers, onboarding
 
 
 def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
@@ -104,7 +117,7 @@ def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
 def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
                        folder: Path) -> list[DepartmentWorkbook]:
     """Write FOLDER/hr_scorecards_<day>_<department>.xlsx for every department."""
-    teams, people, badges, answers = _read(engine)
+    teams, people, badges, answers, onboarding = _read(engine, day)
     names = {t["team_id"]: t["name"] for t in teams}
     by_team: dict[str, list[dict]] = defaultdict(list)
     for row in scorecard_rows(engine, tree, day):
@@ -114,7 +127,8 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
         by_team[team].append({**row, "name": who["name"] if who else names.get(team, "")})
     members: dict[str, list[dict]] = defaultdict(list)
     for p in people.values():
-        members[p["team_id"]].append({**p, "badges": ", ".join(badges.get(p["employee_id"], [])),
+        members[p["team_id"]].append({**p, **onboarding.get(p["employee_id"], {}),
+                                      "badges": ", ".join(badges.get(p["employee_id"], [])),
                                       "answers": len(answers.get(p["employee_id"], [])),
                                       "last_answer": (answers.get(p["employee_id"]) or [""])[-1]})
     departments: dict[str, list[dict]] = defaultdict(list)
@@ -153,7 +167,6 @@ def _write_department(path: Path, department: str, teams: list[dict], by_team: d
 
 def _fill_sheet(ws, team: dict, department: str, rows: list[dict], staff: list[dict],
                 day: date, version: str) -> None:
-    from openpyxl.formatting.rule import CellIsRule
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -167,20 +180,34 @@ def _fill_sheet(ws, team: dict, department: str, rows: list[dict], staff: list[d
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     last = header_row + max(1, len(rows))
     ws.auto_filter.ref = f"A{header_row}:{get_column_letter(len(SCORE_COLUMNS))}{last}"
-    health_col = get_column_letter(1 + [c[1] for c in SCORE_COLUMNS].index("status"))
-    cells = f"{health_col}{header_row + 1}:{health_col}{last}"
-    for status, colour in STATUS_FILLS.items():
-        ws.conditional_formatting.add(cells, CellIsRule(
-            operator="equal", formula=[f'"{status}"'],
-            fill=PatternFill("solid", fgColor=colour, bgColor=colour)))
+    _colour(ws, _column(SCORE_COLUMNS, "status"), header_row + 1, last, STATUS_FILLS)
     if not rows:
         ws.cell(row=header_row + 1, column=1, value="no goals are set for this team")
     people_row = last + 3
     ws.cell(row=people_row - 1, column=1, value="People").font = bold
     _table(ws, people_row, PEOPLE_COLUMNS, staff, bold, header_fill)
-    for i, (_, _, width, _) in enumerate(SCORE_COLUMNS, start=1):
-        other = PEOPLE_COLUMNS[i - 1][2] if i <= len(PEOPLE_COLUMNS) else 0
-        ws.column_dimensions[get_column_letter(i)].width = max(width, other)
+    _colour(ws, _column(PEOPLE_COLUMNS, "onboarding"), people_row + 1,
+            people_row + max(1, len(staff)), ONBOARDING_FILLS)
+    for i in range(1, max(len(SCORE_COLUMNS), len(PEOPLE_COLUMNS)) + 1):
+        widths = [cols[i - 1][2] for cols in (SCORE_COLUMNS, PEOPLE_COLUMNS) if i <= len(cols)]
+        ws.column_dimensions[get_column_letter(i)].width = max(widths)
+
+
+def _column(columns: tuple, key: str) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(1 + [c[1] for c in columns].index(key))
+
+
+def _colour(ws, column: str, first: int, last: int, fills: dict[str, str]) -> None:
+    """Conditional fills by cell text, so colours follow the text when HR sorts or edits."""
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles import PatternFill
+
+    for text, colour in fills.items():
+        ws.conditional_formatting.add(f"{column}{first}:{column}{last}", CellIsRule(
+            operator="equal", formula=[f'"{text}"'],
+            fill=PatternFill("solid", fgColor=colour, bgColor=colour)))
 
 
 def _table(ws, top: int, columns: tuple, rows: list[dict], bold, fill) -> None:
