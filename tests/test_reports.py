@@ -105,6 +105,9 @@ def test_hr_workbooks_have_a_sheet_per_team_with_the_formatting_hr_expects(demo_
     ws = assembly["T5 Assembly B"]
     hire = next(r for r in ws.iter_rows() if r[0].value == "E0599")
     head = [c.value for c in next(r for r in ws.iter_rows() if r[0].value == "Employee")]
+    reported = [r for r in ws.iter_rows(values_only=True) if r[0] == "production_daily"]
+    assert reported and all("!Assembly B!R" in str(r[-1] or r) for r in reported)
+    assert {r[1] for r in reported} == {"Assembly B"}
     assert hire[head.index("Onboarding")].value == "at_risk"
     assert hire[head.index("New hire: day")].value == 46
     assert hire[head.index("Training share")].number_format == "0%"

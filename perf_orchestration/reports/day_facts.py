@@ -116,6 +116,11 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     return facts
 
 
+def reported_rows(engine: sa.Engine, day: date) -> dict[str, list[dict]]:
+    """What the departments' workbooks reported for the day, per workbook kind."""
+    return workbook_rows(_Reader(engine, *day_bounds(day)), day)
+
+
 def workbook_rows(reader: _Reader, day: date) -> dict[str, list[dict]]:
     """Per workbook kind with a team and a report date, the rows the departments reported
     for the day, each with its file, sheet and row (tables named by the intake config)."""

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.tree import GoalTree
+from perf_orchestration.reports.day_facts import reported_rows
 
 STATUS_FILLS = {"red": "F4B6B4", "yellow": "FBE7A1", "green": "B7E1C1"}
 HEADER_FILL = "DDDAD2"
@@ -131,6 +132,11 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
                                       "badges": ", ".join(badges.get(p["employee_id"], [])),
                                       "answers": len(answers.get(p["employee_id"], [])),
                                       "last_answer": (answers.get(p["employee_id"]) or [""])[-1]})
+    reported: dict[str, list[dict]] = defaultdict(list)  # by team id, from the workbooks
+    team_ids = {t["name"]: t["team_id"] for t in teams}
+    for kind, kind_rows in reported_rows(engine, day).items():
+        for r in kind_rows:
+            reported[team_ids.get(r["team"], r["team"])].append({"kind": kind, **r})
     departments: dict[str, list[dict]] = defaultdict(list)
     for t in teams:
         departments[t["workshop"]].append(t)
@@ -138,13 +144,14 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
     written = []
     for department, dept_teams in departments.items():
         path = folder / f"hr_scorecards_{day.isoformat()}_{slug(department)}.xlsx"
-        written.append(_write_department(path, department, dept_teams, by_team, members, day,
-                                         tree.version))
+        written.append(_write_department(path, department, dept_teams,
+                                         (by_team, members, reported), day, tree.version))
     return written
 
 
-def _write_department(path: Path, department: str, teams: list[dict], by_team: dict,
-                      members: dict, day: date, version: str) -> DepartmentWorkbook:
+def _write_department(path: Path, department: str, teams: list[dict],
+                      blocks: tuple[dict, dict, dict], day: date,
+                      version: str) -> DepartmentWorkbook:
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -153,8 +160,8 @@ def _write_department(path: Path, department: str, teams: list[dict], by_team: d
     goal_rows = people = red = 0
     for team in teams:
         ws = wb.create_sheet(_sheet_title(team, taken))
-        rows, staff = by_team.get(team["team_id"], []), members.get(team["team_id"], [])
-        _fill_sheet(ws, team, department, rows, staff, day, version)
+        rows, staff, reported = (b.get(team["team_id"], []) for b in blocks)
+        _fill_sheet(ws, team, department, (rows, reported, staff), day, version)
         goal_rows += len(rows)
         people += len(staff)
         red += sum(r["status"] == "red" for r in rows)
@@ -165,11 +172,14 @@ def _write_department(path: Path, department: str, teams: list[dict], by_team: d
     return DepartmentWorkbook(department, path, len(teams), goal_rows, people, red)
 
 
-def _fill_sheet(ws, team: dict, department: str, rows: list[dict], staff: list[dict],
-                day: date, version: str) -> None:
+def _fill_sheet(ws, team: dict, department: str, blocks: tuple[list, list, list], day: date,
+                version: str) -> None:
+    """Scorecard (frozen header, filter, health colours), then what the team's department
+    workbooks reported for the day (with file!sheet!row), then the team's people."""
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    rows, reported, staff = blocks
     bold, header_fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
     ws["A1"] = f"{team['team_id']} {team['name']} ({department}): scorecard {day.isoformat()}"
     ws["A1"].font = Font(bold=True, size=13)
@@ -183,6 +193,13 @@ def _fill_sheet(ws, team: dict, department: str, rows: list[dict], staff: list[d
     _colour(ws, _column(SCORE_COLUMNS, "status"), header_row + 1, last, STATUS_FILLS)
     if not rows:
         ws.cell(row=header_row + 1, column=1, value="no goals are set for this team")
+    if reported:
+        top = last + 3
+        ws.cell(row=top - 1, column=1,
+                value="Reported in department workbooks (intake folder)").font = bold
+        columns = tuple((k, k, 12, None) for k in reported[0])
+        _table(ws, top, columns, reported, bold, header_fill)
+        last = top + len(reported)
     people_row = last + 3
     ws.cell(row=people_row - 1, column=1, value="People").font = bold
     _table(ws, people_row, PEOPLE_COLUMNS, staff, bold, header_fill)
