@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,22 +84,40 @@ def warehouse_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
+@contextmanager
+def _instance_database(pg_database: str, suffix: str):
+    """A PostgreSQL database of its own for a Dagster instance, as deploy/dagster.yaml's
+    environment variables; dropped afterwards."""
+    url = sa.make_url(pg_database)
+    name = f"{url.database}_{suffix}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {"PERFFLOW_DAGSTER_PG_HOST": url.host or "127.0.0.1",
+               "PERFFLOW_DAGSTER_PG_PORT": str(url.port or 5432),
+               "PERFFLOW_DAGSTER_PG_DB": name,
+               "PERFFLOW_DAGSTER_PG_USER": url.username or "postgres",
+               "PERFFLOW_DAGSTER_PG_PASSWORD": url.password or ""}
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_instance_env(pg_database):
     """Environment for deploy/dagster.yaml: a Dagster instance database of its own."""
-    url = sa.make_url(pg_database)
-    name = f"{url.database}_dagster"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield {"PERFFLOW_DAGSTER_PG_HOST": url.host or "127.0.0.1",
-           "PERFFLOW_DAGSTER_PG_PORT": str(url.port or 5432),
-           "PERFFLOW_DAGSTER_PG_DB": name,
-           "PERFFLOW_DAGSTER_PG_USER": url.username or "postgres",
-           "PERFFLOW_DAGSTER_PG_PASSWORD": url.password or ""}
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _instance_database(pg_database, "dagster") as env:
+        yield env
+
+
+@pytest.fixture
+def fresh_pg_instance_env(pg_database):
+    """Like pg_instance_env, but an empty instance database for this test alone."""
+    with _instance_database(pg_database, "dagster_fresh") as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ once, and the episode records how long that took from the source's own timestamp
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from perf_orchestration.tables import action_log, alert_episodes, tasks
 from perf_orchestration.warehouse import make_engine
 
 pytestmark = pytest.mark.timeout(240)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _inspection(i: int, team: str, at: datetime, result: str) -> dict:
@@ -34,12 +37,24 @@ def _wait(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def test_a_breach_at_the_source_reaches_people_once_with_the_daemon(tmp_path):
+@pytest.fixture(params=["embedded", "postgresql"])
+def instance_config(request, monkeypatch):
+    """The embedded instance, and deploy/dagster.yaml on an empty PostgreSQL database
+    (the daemon inherits the PERFFLOW_DAGSTER_PG_* variables)."""
+    if request.param == "embedded":
+        return None
+    for key, value in request.getfixturevalue("fresh_pg_instance_env").items():
+        monkeypatch.setenv(key, value)
+    return str(ROOT / "deploy" / "dagster.yaml")
+
+
+def test_a_breach_at_the_source_reaches_people_once_with_the_daemon(tmp_path, instance_config):
     config = tmp_path / "config"
     config.mkdir()
     # the bundled rules, reading six hours back on the first tick
     (config / "rules.yaml").write_text(BUNDLED_RULES.read_text() + "\nwatch: {lookback_hours: 6}\n")
-    with start_live(tmp_path / "live", config_dir=str(config)) as stack:
+    with start_live(tmp_path / "live", config_dir=str(config),
+                    instance_config=instance_config) as stack:
         assert stack.wait_until_watching(120), (stack.out_dir / "daemon.log").read_text()[-3000:]
         sim = stack.simulator
         tz = sim.scenario.tz
@@ -86,3 +101,15 @@ def test_a_breach_at_the_source_reaches_people_once_with_the_daemon(tmp_path):
         ("team-leader-alert", "delivered"), ("qa-root-cause-checklist", "delivered"),
         ("planner-parameter-review", "delivered"), ("maintenance-lead-alert", "delivered")])
     assert owners == ["qa_engineer"]
+    if instance_config:  # the daemon's runs are in the PostgreSQL instance database
+        env = {k: v for k, v in os.environ.items()
+               if k.startswith("PERFFLOW_DAGSTER_PG_")}
+        db = sa.create_engine(sa.URL.create(
+            "postgresql+psycopg2", username=env["PERFFLOW_DAGSTER_PG_USER"],
+            password=env["PERFFLOW_DAGSTER_PG_PASSWORD"] or None,
+            host=env["PERFFLOW_DAGSTER_PG_HOST"], port=int(env["PERFFLOW_DAGSTER_PG_PORT"]),
+            database=env["PERFFLOW_DAGSTER_PG_DB"]))
+        with db.connect() as conn:
+            runs = conn.execute(sa.text("select pipeline_name, status from runs")).all()
+        db.dispose()
+        assert ("alert_actions_job", "SUCCESS") in runs and ("roster_job", "SUCCESS") in runs

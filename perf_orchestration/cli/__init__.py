@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
+    live.add_argument("--instance-config", metavar="FILE",
+                      help="Dagster instance config to install, e.g. deploy/dagster.yaml "
+                      "(PostgreSQL storage; default: an embedded instance under --out)")
     tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
     tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
     tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
@@ -129,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_intake(args.dir, args.warehouse, args.config)
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
-            return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse)
+            return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse,
+                            args.instance_config)
         if args.command == "silence":
             from perf_orchestration.cli.silence import run_silence
             return run_silence(args)

@@ -119,12 +119,21 @@ def webserver_command(ui_port: int) -> list[str]:
 
 
 def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = None,
-               config_dir: str | None = None, warehouse: str | None = None) -> LiveStack:
-    """Start the live stack under `out` (instance, warehouse, logs) and return it."""
+               config_dir: str | None = None, warehouse: str | None = None,
+               instance_config: str | None = None, say=lambda line: None) -> LiveStack:
+    """Start the live stack under `out` (instance, warehouse, logs) and return it.
+
+    `instance_config` (e.g. deploy/dagster.yaml) is checked and installed as the
+    instance's dagster.yaml; without it the instance is embedded under `out`."""
     out_dir = Path(out).resolve()
     home = out_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
+    if instance_config:  # a missing variable or an unreachable server fails here, in one line
+        from perf_orchestration.cli.deploy import prepare_home
+
+        for line in prepare_home(Path(instance_config).resolve(), home):
+            say(line)
+    elif not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
     env = {"DAGSTER_HOME": str(home),
            "PERFFLOW_WAREHOUSE_URL": warehouse or os.environ.get("PERFFLOW_WAREHOUSE_URL")
@@ -168,9 +177,9 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
 
 
 def run_live(out: str, simulate: bool, ui_port: int | None, config_dir: str | None,
-             warehouse: str | None) -> int:
+             warehouse: str | None, instance_config: str | None = None) -> int:
     stack = start_live(out, simulate=simulate, ui_port=ui_port, config_dir=config_dir,
-                       warehouse=warehouse)
+                       warehouse=warehouse, instance_config=instance_config, say=print)
     with stack:
         print(f"dagster-daemon running; instance {stack.home}, log {stack.out_dir / 'daemon.log'}")
         if ui_port is not None:
