@@ -35,22 +35,39 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
         context.log.info(f"{config.episode_id} [{config.kind}] {action.action_id} -> "
                          f"{action.person.name} ({action.role}) by {action.channel}: "
                          f"{result.status}")
-    sent = dispatch_due(engine, routing, channels)
+    sent = dispatch_due(engine, routing, channels, retry_failed_now=_re_executed(context))
     _log_notifications(context, sent)
     results += escalate_due(engine, plant_rules(), channels)
     refresh_response_times(engine)
     failed = [a.action_id for a, r in results if r.status == "failed"]
-    failed += [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
-    if failed:
-        raise dg.Failure(description=f"{len(failed)} action(s) or notification(s) not "
-                         f"delivered: {', '.join(failed)}; see ops.action_log and "
-                         "ops.notification_log")
+    undelivered = _undelivered(sent)
+    if failed or undelivered:
+        # a retry of this op cannot help a notification before its next dispatch round
+        raise dg.Failure(description=f"{len(failed) + len(undelivered)} action(s) or "
+                         f"notification(s) not delivered: {', '.join(failed + undelivered)}; "
+                         "see ops.action_log and ops.notification_log",
+                         allow_retries=bool(failed))
+
+
+def _re_executed(context: dg.OpExecutionContext) -> bool:
+    """A re-executed run is a deliberate round: it tries failed notifications at once
+    instead of waiting for their next dispatch round."""
+    return context.dagster_run.parent_run_id is not None
+
+
+def _undelivered(sent) -> list[str]:
+    return [f"{n.notification_id[:12]} (" + (
+        f"next round at {r.retry_at:%Y-%m-%d %H:%M:%S} UTC" if r.retry_at
+        else "no dispatch round left") + ")" for n, r in sent if r.status != "delivered"]
 
 
 def _log_notifications(context, sent) -> None:
     for n, result in sent:
+        retry = (f", next round at {result.retry_at:%H:%M:%S} UTC"
+                 if result.retry_at is not None else "")
         context.log.info(f"notification {n.notification_id[:12]} ({n.reason}, "
-                         f"{len(n.members)} alert(s)) for group {n.group_key}: {result.status}")
+                         f"{len(n.members)} alert(s)) for group {n.group_key}: "
+                         f"{result.status}{retry}")
 
 
 @dg.op(
@@ -63,18 +80,22 @@ def _log_notifications(context, sent) -> None:
 def dispatch_notifications(context: dg.OpExecutionContext) -> None:
     engine = context.resources.warehouse.get_engine()
     channels = context.resources.delivery.channels()
-    sent = dispatch_due(engine, plant_routing(), channels)
+    sent = dispatch_due(engine, plant_routing(), channels,
+                        retry_failed_now=_re_executed(context))
     _log_notifications(context, sent)
     escalated = escalate_due(engine, plant_rules(), channels)
     for action, result in escalated:
         context.log.info(f"escalated {action.episode_id} -> {action.person.name} "
                          f"({action.role}) by {action.channel}: {result.status}")
     refresh_response_times(engine)
-    failed = [n.notification_id[:12] for n, r in sent if r.status != "delivered"]
-    failed += [a.action_id for a, r in escalated if r.status == "failed"]
-    if failed:
-        raise dg.Failure(description=f"notification(s) not delivered: {', '.join(failed)}; "
-                         "see ops.notification_log")
+    failed = [a.action_id for a, r in escalated if r.status == "failed"]
+    undelivered = _undelivered(sent)
+    if failed or undelivered:
+        # the dispatch sensor launches the next round when it is due; a retry of this op
+        # would find nothing due before then
+        raise dg.Failure(description=f"notification(s) not delivered: "
+                         f"{', '.join(undelivered + failed)}; see ops.notification_log",
+                         allow_retries=bool(failed))
 
 
 @dg.job(executor_def=dg.in_process_executor, tags={"domain": "actions"},

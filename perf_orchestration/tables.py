@@ -244,6 +244,9 @@ notification_log = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime),
+    # when a later round may send it again (after a failed round, or while a round is
+    # sending it); NULL once delivered or when no round is left
+    sa.Column("retry_at", sa.DateTime),
     sa.UniqueConstraint("group_key", "sequence", name="uq_notification_group_sequence"),
     schema="ops", comment="Every grouped notification sent: its group, members and why it "
     "went out then.",

@@ -9,11 +9,13 @@ delivery shows up as a duplicate rather than as a second alert.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import socket
 import threading
 import time
+import warnings
 from collections import Counter
 from datetime import UTC, datetime
 from email import policy
@@ -246,18 +248,23 @@ class SmtpReceiver:
 
     `fail_first` messages are answered with `fail_code` (451 by default, a transient
     refusal; 550 a permanent one) before any is accepted, to test the e-mail retries.
+    With `credentials` (user, password) the server requires SMTP AUTH (PLAIN or LOGIN)
+    before it takes mail, like a plant's authenticated relay; without TLS, since it only
+    listens on loopback.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, fail_first: int = 0,
-                 fail_code: int = 451):
+                 fail_code: int = 451, credentials: tuple[str, str] | None = None):
         self.host = host
         self.port = port
         self.fail_first = fail_first
         self.fail_code = fail_code
+        self.credentials = credentials
         self._lock = threading.Lock()
         self._messages: list[EmailMessage] = []
         self._envelopes: list[dict[str, Any]] = []
         self._attempts = 0
+        self._logins: Counter[str] = Counter()
         self._controller: Any = None
 
     def start(self) -> SmtpReceiver:
@@ -286,8 +293,16 @@ class SmtpReceiver:
                 self.port = server.sockets[0].getsockname()[1]
                 return server
 
+        auth: dict[str, Any] = {}
+        if self.credentials is not None:
+            auth = {"authenticator": self._authenticate, "auth_required": True,
+                    "auth_require_tls": False}
+            # aiosmtpd warns that AUTH without TLS is unsafe: true, and meant, on loopback
+            logging.getLogger("mail.log").setLevel(logging.ERROR)
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    message="Requiring AUTH while not requiring TLS")
         controller = _BoundPortController(_SmtpHandler(self), hostname=self.host,
-                                          port=self.port)
+                                          port=self.port, **auth)
         controller.start()
         self.port = controller.port
         self._controller = controller
@@ -325,8 +340,27 @@ class SmtpReceiver:
         with self._lock:
             return Counter(str(m.get("Idempotency-Key", "")) for m in self._messages)
 
+    @property
+    def logins(self) -> Counter[str]:
+        """AUTH attempts by outcome: `accepted`, `refused`."""
+        with self._lock:
+            return Counter(self._logins)
+
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         return _wait_until(lambda: len(self.messages) >= count, timeout)
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = False
+        if isinstance(auth_data, LoginPassword) and self.credentials is not None:
+            user, password = self.credentials
+            ok = (hmac.compare_digest(auth_data.login, user.encode("utf-8"))
+                  and hmac.compare_digest(auth_data.password, password.encode("utf-8")))
+        with self._lock:
+            self._logins["accepted" if ok else "refused"] += 1
+        return AuthResult(success=ok, handled=False)
 
     def _accept(self, envelope: Any) -> str:
         with self._lock:

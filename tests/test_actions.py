@@ -108,3 +108,50 @@ def test_action_job_without_webhook_secret_fails_naming_the_variable(sqlite_url,
         statuses = dict(conn.execute(sa.select(action_log.c.action_id, action_log.c.status)).all())
     assert statuses.get("team-leader-alert") in ("planned", "failed")  # visible, not lost
     engine.dispose()
+
+
+def test_a_failed_notification_fails_the_run_once_and_waits_for_its_next_round(
+        sqlite_url, monkeypatch, tmp_path):
+    import dagster as dg
+
+    from jobs.actions import alert_actions_job
+    from perf_orchestration.config_files import bundled_config_dir
+    from perf_orchestration.tables import alert_episodes, notification_log
+    from perf_orchestration.testing_receivers import SmtpReceiver
+    from resources.delivery import DeliveryResource
+    from resources.warehouse import WarehouseResource
+
+    engine = _engine(sqlite_url)
+    episode = "fai-below-92-5|T3|2026-11-02T01:00:00"
+    with engine.begin() as conn:
+        conn.execute(alert_episodes.insert().values(
+            episode_id=episode, rule_id="fai-below-92-5", rule_version="test", subject="T3",
+            state="firing", episode_start=datetime(2026, 11, 2, 1),
+            fired_at=datetime(2026, 11, 2, 3), detected_at=datetime(2026, 11, 2, 3),
+            value=0.85, threshold=0.925))
+    config = tmp_path / "config"  # group_wait 0: the action job itself sends
+    config.mkdir()
+    (config / "routing.yaml").write_text((bundled_config_dir() / "routing.yaml").read_text()
+                                         .replace("group_wait_seconds: 10",
+                                                  "group_wait_seconds: 0"))
+    monkeypatch.setenv("PERFFLOW_CONFIG_DIR", str(config))
+    with WebhookReceiver("s3cret", fail_first=10**9) as hook, SmtpReceiver() as smtp:
+        result = alert_actions_job.execute_in_process(
+            run_config={"ops": {"deliver_episode_actions": {"config": {"episode_id": episode}}}},
+            resources={"warehouse": WarehouseResource(url=sqlite_url),
+                       "delivery": DeliveryResource(webhook_url=hook.url, webhook_secret="s3cret",
+                                                    smtp_port=smtp.port, max_retries=0)},
+            raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
+        requests = hook.requests
+    assert not result.success
+    types = [e.event_type for e in result.all_events]
+    # no op retry seconds later: the webhook was tried in one dispatch round, and the next
+    # round is the dispatch sensor's, when it is due
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in types and requests == 1
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "next round at" in str(failure.event_specific_data.error)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(notification_log).where(
+            notification_log.c.channel == "webhook")).mappings().one()
+    assert (row["status"], row["dispatches"]) == ("failed", 1) and row["retry_at"] is not None
+    engine.dispose()

@@ -3,7 +3,7 @@ in the middle neither loses nor repeats one; routing.yaml refuses what cannot wo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from perf_orchestration.rules import Firing, load_rules
 from perf_orchestration.rules.config import RuleSet
 from perf_orchestration.tables import (
     RAW_TABLES,
+    action_log,
     alert_episodes,
     alert_notifications,
     alert_transitions,
@@ -287,3 +288,154 @@ def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, rec
                                .where(alert_transitions.c.to_state.in_(
                                    ("acknowledged", "escalated")))).all()
     assert sorted(history) == sorted([(acked, "acknowledged"), (ignored, "escalated")])
+
+
+# Backoff between dispatch rounds: a receiver down for minutes still gets its alert.
+ROUND_1 = T0 + timedelta(seconds=11)  # the group's first round (group_wait 10 s)
+
+
+def _chat_down(engine, receivers):
+    """The team chat answers 500 to everything; T4's first-article alert goes out: the
+    planner's e-mail is delivered, the team leader's webhook notification fails."""
+    hook, _, channels = receivers
+    hook.fail_first = 10**9
+    channels = {**channels, "webhook": WebhookChannel(hook.url, "s3cret", max_retries=1,
+                                                      backoff_seconds=0.01)}
+    episode = _fai_episode(engine, "T4", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    first = dispatch_due(engine, ROUTING, channels, now=ROUND_1)
+    assert sorted((n.reason, o.status) for n, o in first) == [("first", "delivered"),
+                                                              ("first", "failed")]
+    [(failed, outcome)] = [(n, o) for n, o in first if o.status == "failed"]
+    return channels, failed.notification_id, outcome
+
+
+def _log_row(engine, notification_id: str) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(notification_log).where(
+            notification_log.c.notification_id == notification_id)).mappings().one())
+
+
+def _webhook_action(engine) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(action_log).where(
+            action_log.c.channel == "webhook")).mappings().one())
+
+
+def test_a_failed_notification_waits_longer_before_each_later_round(engine, receivers):
+    hook = receivers[0]
+    channels, key, outcome = _chat_down(engine, receivers)
+    assert outcome.retry_at == ROUND_1 + timedelta(seconds=30)
+    assert next_due(engine, ROUTING) == ROUND_1 + timedelta(seconds=30)
+    # rounds of the dispatch sensor, seconds apart, do not use up the retries
+    for seconds in (2, 10, 29):
+        assert dispatch_due(engine, ROUTING, channels,
+                            now=ROUND_1 + timedelta(seconds=seconds)) == []
+    assert hook.requests == 2 and _log_row(engine, key)["dispatches"] == 1
+    at, schedule = ROUND_1, []
+    for wait in (31, 61, 121, 241):  # just past 30 s, 1, 2 and 4 min after each failure
+        at += timedelta(seconds=wait)
+        assert dispatch_due(engine, ROUTING, channels, now=at - timedelta(seconds=2)) == []
+        [(n, o)] = dispatch_due(engine, ROUTING, channels, now=at)
+        assert n.notification_id == key and o.status == "failed"
+        schedule.append(o.retry_at and (o.retry_at - at).total_seconds())
+    assert schedule == [60, 120, 240, None]  # the fifth round was the last
+    row = _log_row(engine, key)
+    assert (row["status"], row["dispatches"], row["attempts"], row["retry_at"]) == (
+        "failed", 5, 10, None)
+    assert "500" in row["detail"] and hook.requests == 10
+    action = _webhook_action(engine)
+    assert action["status"] == "failed" and "500" in action["detail"]
+    assert "dispatch round 5 of 5, no round left" in action["detail"]
+    # nothing more is tried: the next thing due is the planner's e-mail repeat, 4 h on
+    assert next_due(engine, ROUTING) == ROUND_1 + timedelta(hours=4)
+    for later in (timedelta(minutes=10), timedelta(hours=1)):
+        assert dispatch_due(engine, ROUTING, channels, now=at + later) == []
+    assert hook.requests == 10 and hook.received == []
+
+
+def test_a_receiver_back_after_three_minutes_gets_the_alert_exactly_once(engine, receivers):
+    hook = receivers[0]
+    channels, key, _ = _chat_down(engine, receivers)
+    failed = [dispatch_due(engine, ROUTING, channels, now=ROUND_1 + timedelta(seconds=s))
+              for s in (31, 91)]  # the second and third rounds, the chat still down
+    assert [[o.status for _, o in r] for r in failed] == [["failed"], ["failed"]]
+    action = _webhook_action(engine)
+    assert action["status"] == "failed"
+    assert action["detail"].endswith("dispatch round 3 of 5, next round at "
+                                     f"{ROUND_1 + timedelta(seconds=211):%Y-%m-%d %H:%M:%S} UTC")
+    hook.fail_first = 0  # the team chat is back 3 minutes after the first failure
+    assert dispatch_due(engine, ROUTING, channels, now=ROUND_1 + timedelta(minutes=3)) == []
+    assert next_due(engine, ROUTING) == ROUND_1 + timedelta(seconds=211)
+    [(n, o)] = dispatch_due(engine, ROUTING, channels, now=ROUND_1 + timedelta(seconds=211))
+    assert (n.notification_id, o.status, o.retry_at) == (key, "delivered", None)
+    for seconds in (212, 300, 451, 3600):
+        assert dispatch_due(engine, ROUTING, channels,
+                            now=ROUND_1 + timedelta(seconds=seconds)) == []
+    assert hook.count_by_key() == {key: 1} and hook.duplicates == 0
+    row = _log_row(engine, key)
+    assert (row["status"], row["dispatches"], row["retry_at"]) == ("delivered", 4, None)
+    assert _webhook_action(engine)["status"] == "delivered"
+
+
+def test_a_round_that_crashed_while_retrying_is_taken_again_after_a_minute(engine, receivers):
+    hook = receivers[0]
+    channels, key, _ = _chat_down(engine, receivers)
+    hook.fail_first = 0
+
+    class Crash(Exception):
+        pass
+
+    class Crashing:
+        def send(self, message):
+            raise Crash
+
+    crash_at = ROUND_1 + timedelta(seconds=31)
+    with pytest.raises(Crash):
+        dispatch_due(engine, ROUTING, {**channels, "webhook": Crashing()}, now=crash_at)
+    assert _log_row(engine, key)["status"] == "sending"
+    # another round meanwhile leaves it to the one that took it (it may still be sending)
+    assert dispatch_due(engine, ROUTING, channels, now=crash_at + timedelta(seconds=59)) == []
+    assert next_due(engine, ROUTING) == crash_at + timedelta(minutes=1)
+    [(n, o)] = dispatch_due(engine, ROUTING, channels, now=crash_at + timedelta(seconds=61))
+    assert (n.notification_id, o.status) == (key, "delivered")
+    assert hook.count_by_key() == {key: 1}
+
+
+def test_a_deliberate_round_retries_at_once_but_not_past_the_last_round(engine, receivers):
+    hook = receivers[0]
+    channels, key, _ = _chat_down(engine, receivers)
+    at = ROUND_1 + timedelta(seconds=1)
+    for _ in range(4):  # an operator re-executing the failed run again and again
+        [(n, o)] = dispatch_due(engine, ROUTING, channels, now=at, retry_failed_now=True)
+        assert n.notification_id == key and o.status == "failed"
+    assert _log_row(engine, key)["dispatches"] == 5
+    hook.fail_first = 0
+    assert dispatch_due(engine, ROUTING, channels, now=at, retry_failed_now=True) == []
+    assert hook.received == []
+
+
+def test_retry_times_are_added_to_a_notification_log_of_an_older_release(warehouse_url):
+    engine = make_engine(warehouse_url)
+    ensure_schemas(engine, metadata)
+    old = sa.MetaData()
+    old_log = sa.Table("notification_log", old, *[c.copy() for c in notification_log.columns
+                                                  if c.name != "retry_at"], schema="ops")
+    with engine.begin() as conn:
+        notification_log.drop(conn)
+        old.create_all(conn)
+        conn.execute(old_log.insert().values(
+            notification_id="n1", group_key="plant|webhook|E41|fire|line=ASM", sequence=1,
+            route_id="plant", channel="webhook", recipient_id="E41", reason="first",
+            members="[]", alerts=0, status="failed", attempts=4, dispatches=1,
+            created_at=T0))
+    ensure_schemas(engine, metadata)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("notification_log",
+                                                                 schema="ops")}
+    assert "retry_at" in columns
+    # failed before retry times were kept: due at once, then on the schedule
+    assert next_due(engine, ROUTING) <= datetime.now(UTC).replace(tzinfo=None)
+    [(n, o)] = dispatch_due(engine, ROUTING, {}, now=T0 + timedelta(hours=1))
+    assert n.notification_id == "n1" and o.status == "failed"
+    assert _log_row(engine, "n1")["retry_at"] == T0 + timedelta(hours=1, minutes=1)
+    engine.dispose()

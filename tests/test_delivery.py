@@ -355,3 +355,76 @@ def test_email_login_without_password_names_the_variable():
     channel = EmailChannel("127.0.0.1", 25, "perfflow@plant1.example.com", username="perfflow")
     with pytest.raises(DeliveryError, match="PERFFLOW_SMTP_PASSWORD"):
         channel.send(_mail())
+
+
+# --- authenticated SMTP, configured as a plant does: environment variables -------------
+
+SMTP_USER, SMTP_PASSWORD = "perfflow-alerts", "smtp-pw-7Qz!x"
+
+
+def _plant_email(monkeypatch, port: int, **env: str):
+    """The e-mail channel the delivery resource builds from the environment."""
+    from resources.delivery import DeliveryResource
+
+    for name in ("PERFFLOW_SMTP_USER", "PERFFLOW_SMTP_PASSWORD", "PERFFLOW_SMTP_STARTTLS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(f"PERFFLOW_SMTP_{name.upper()}", value)
+    resource = DeliveryResource(webhook_url="http://127.0.0.1:1/hook", smtp_port=port,
+                                max_retries=2, backoff_seconds=0.01)
+    return resource.channels()["email"]
+
+
+def test_email_logs_in_to_an_authenticated_server(monkeypatch):
+    with SmtpReceiver(credentials=(SMTP_USER, SMTP_PASSWORD)) as smtp:
+        channel = _plant_email(monkeypatch, smtp.port, user=SMTP_USER, password=SMTP_PASSWORD)
+        result = channel.send(_mail())
+        assert (result.status, result.attempts) == ("delivered", 1), result.detail
+        assert smtp.logins == {"accepted": 1} and smtp.count_by_key() == {"key-0001": 1}
+        assert SMTP_PASSWORD not in repr(channel)
+
+
+def test_email_with_a_wrong_password_is_a_visible_failure_without_the_password(monkeypatch,
+                                                                               caplog):
+    with SmtpReceiver(credentials=(SMTP_USER, SMTP_PASSWORD)) as smtp:
+        channel = _plant_email(monkeypatch, smtp.port, user=SMTP_USER, password="wrong-pw-31")
+        result = channel.send(_mail())
+        # refused for good (535): not retried, nothing delivered
+        assert (result.status, result.attempts) == ("failed", 1)
+        assert result.detail.startswith(f"SMTP 127.0.0.1:{smtp.port} refused after 1 attempt")
+        assert f"authentication failed for user '{SMTP_USER}': 535" in result.detail
+        assert smtp.messages == [] and smtp.logins["refused"] >= 1
+        # a server that requires AUTH, and no user set: refused the same visible way
+        anonymous = _plant_email(monkeypatch, smtp.port).send(_mail())
+        assert anonymous.status == "failed" and "530" in anonymous.detail
+    logged = caplog.text + result.detail + anonymous.detail
+    assert "wrong-pw-31" not in logged and SMTP_PASSWORD not in logged
+    assert "authentication failed" in caplog.text
+
+
+def test_email_without_login_settings_works_as_before(monkeypatch):
+    with SmtpReceiver() as smtp:
+        channel = _plant_email(monkeypatch, smtp.port)
+        assert (channel.username, channel.starttls) == (None, False)
+        assert channel.send(_mail()).status == "delivered"
+        assert smtp.logins == {} and len(smtp.messages) == 1
+
+
+def test_email_login_settings_are_checked_naming_the_variable(monkeypatch):
+    assert _plant_email(monkeypatch, 25, starttls="TRUE").starttls is True
+    assert _plant_email(monkeypatch, 25, starttls="false").starttls is False
+    with pytest.raises(DeliveryError, match=r"^PERFFLOW_SMTP_STARTTLS: expected true or false, "
+                                            r"got 'maybe'$"):
+        _plant_email(monkeypatch, 25, starttls="maybe")
+    with pytest.raises(DeliveryError, match="set the environment variable PERFFLOW_SMTP_USER"):
+        _plant_email(monkeypatch, 25, password=SMTP_PASSWORD).check()
+    with pytest.raises(DeliveryError, match="set the environment variable PERFFLOW_SMTP_PASSW"):
+        _plant_email(monkeypatch, 25, user=SMTP_USER).check()
+
+
+def test_email_starttls_against_a_server_without_it_fails_visibly(monkeypatch):
+    with SmtpReceiver() as smtp:
+        channel = _plant_email(monkeypatch, smtp.port, starttls="true")
+        result = channel.send(_mail())
+        assert (result.status, result.attempts) == ("failed", 1)
+        assert "STARTTLS extension not supported" in result.detail and smtp.messages == []

@@ -7,6 +7,11 @@ whose time has come (group_wait after its first alert, group_interval after its 
 notification, repeat_interval for alerts still firing), each as one message with an
 idempotency key from (group, sequence) claimed in `ops.notification_log` before it is
 sent, so neither a retried run nor a restarted daemon sends a notification twice.
+
+A notification whose round failed (the webhook or mail server down through all of the
+channel's own retries) is tried again by later rounds, each due only after a growing
+wait (`RETRY_DELAYS`), so a receiver that is down for minutes is still reached although
+the dispatch sensor ticks every few seconds.
 """
 
 from __future__ import annotations
@@ -43,10 +48,19 @@ from perf_orchestration.tables import (
 N = alert_notifications.c
 ACK_URL_ENV = "PERFFLOW_ACK_URL"  # where signed acknowledgement links point
 ACK_SECRET_ENV = "PERFFLOW_ACK_SECRET"
+# The wait before each later dispatch round of a failed notification, counted from the
+# round that failed: 30 s, 1, 2 and 4 min, so a webhook or mail server down for up to
+# about 7 minutes (a restart, a failover) still gets it.
+RETRY_DELAYS: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s) for s in (30, 60, 120, 240))
 # Dispatch rounds a failed notification is tried in (each round is the channel's own
 # retries with backoff); counted in rounds, not channel attempts, so a channel that
 # retries three times within one round still gets its later rounds.
-MAX_DISPATCHES = 5
+MAX_DISPATCHES = len(RETRY_DELAYS) + 1
+# A notification a round has taken (claimed, or taken again after a failed round) is that
+# round's for this long; after it the round is taken to have crashed between taking and
+# finishing, and the next round sends it again with the same key.
+IN_FLIGHT_TIMEOUT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class Outcome:
 
     status: str
     detail: str = ""
+    retry_at: datetime | None = None  # a failed notification: when the next round tries it
 
 
 def _route(config: RoutingConfig, labels: dict[str, str]):
@@ -196,7 +211,7 @@ def _claim(conn, group_key: str, route_id: str, channel: str, recipient: str, re
                 notification_id=nid, group_key=group_key, sequence=seq, route_id=route_id,
                 channel=channel, recipient_id=recipient, reason=reason,
                 members=json.dumps(members), alerts=len(members), status="sending",
-                attempts=0, created_at=now))
+                attempts=0, created_at=now, retry_at=now + IN_FLIGHT_TIMEOUT))
     except sa.exc.IntegrityError:
         return None  # another dispatcher took this turn of the group
     return Notification(nid, group_key, reason, tuple(members))
@@ -296,13 +311,21 @@ def _naive(value):
 
 
 def _send(engine: Engine, n: Notification, channels: Mapping, now: datetime) -> Outcome:
-    from perf_orchestration.delivery import Message
+    from perf_orchestration.delivery import DeliveryResult
 
     with engine.connect() as conn:
         rows = conn.execute(sa.select(alert_notifications).where(
             N.action_key.in_(n.members)).order_by(N.queued_at, N.action_key)).mappings().all()
-    if not rows:
-        return Outcome("failed", "no members")
+    if rows:
+        result = _deliver(n, rows, channels)
+    else:
+        result = DeliveryResult("failed", 0, "no members", None)
+    return _record(engine, n, rows, result, now)
+
+
+def _deliver(n: Notification, rows, channels: Mapping):
+    from perf_orchestration.delivery import Message
+
     first = rows[0]
     titles = list(dict.fromkeys(r["title"] for r in rows))
     subject = titles[0] if len(rows) == 1 else f"{len(rows)} alerts: " + "; ".join(titles[:3])
@@ -315,19 +338,27 @@ def _send(engine: Engine, n: Notification, channels: Mapping, now: datetime) -> 
         for alert, r in zip(alerts, rows, strict=True):
             alert["ack_url"] = ack_link(base, secret, r["episode_id"], r["recipient_id"])
         body += "\n\nAcknowledge: " + " ".join(a["ack_url"] for a in alerts)
-    result = channels[first["channel"]].send(Message(
+    return channels[first["channel"]].send(Message(
         idempotency_key=n.notification_id, recipient=first["address"],
         recipient_name=first["recipient_name"], subject=subject, body=body,
         data={"group_key": n.group_key, "route_id": first["route_id"], "reason": n.reason,
               "alerts": alerts}))
+
+
+def _record(engine: Engine, n: Notification, rows, result, now: datetime) -> Outcome:
+    """Store a round's outcome: delivered, or failed with the time of the next round."""
     delivered = _naive(result.delivered_at)
+    log = notification_log.c
     with engine.begin() as conn:
+        rounds = (conn.execute(sa.select(log.dispatches).where(
+            log.notification_id == n.notification_id)).scalar() or 0) + 1
+        retry_at = retry_time(rounds, now) if result.status != "delivered" else None
         conn.execute(notification_log.update()
-                     .where(notification_log.c.notification_id == n.notification_id)
+                     .where(log.notification_id == n.notification_id)
                      .values(status=result.status, detail=result.detail[:500],
                              sent_at=now if result.status == "delivered" else None,
-                             attempts=notification_log.c.attempts + result.attempts,
-                             dispatches=notification_log.c.dispatches + 1))
+                             attempts=log.attempts + result.attempts,
+                             dispatches=rounds, retry_at=retry_at))
         if result.status == "delivered" and n.reason != "repeat":
             conn.execute(alert_notifications.update().where(N.action_key.in_(n.members))
                          .values(status="sent", updated_at=now))
@@ -345,30 +376,70 @@ def _send(engine: Engine, n: Notification, channels: Mapping, now: datetime) -> 
                     .values(delivered_at=delivered))
         elif result.status != "delivered":
             conn.execute(action_log.update().where(action_log.c.idempotency_key.in_(n.members))
-                         .values(status="failed", detail=result.detail[:500]))
-    return Outcome(result.status, result.detail)
+                         .values(status="failed",
+                                 detail=f"{result.detail[:400]}; {_rounds_note(rounds, retry_at)}"))
+    return Outcome(result.status, result.detail, retry_at)
 
 
-def _failed_turns(engine: Engine, now: datetime) -> list[Notification]:
-    """Turns to send again with the same key: failed ones, and ones claimed but never
-    finished (a crash between claim and send) after a minute."""
+def retry_time(rounds: int, failed_at: datetime) -> datetime | None:
+    """When a notification that failed `rounds` dispatch rounds, the last at `failed_at`,
+    is due again; None when no round is left."""
+    if rounds >= MAX_DISPATCHES:
+        return None
+    return failed_at + RETRY_DELAYS[min(rounds, len(RETRY_DELAYS)) - 1]
+
+
+def _rounds_note(rounds: int, retry_at: datetime | None) -> str:
+    if retry_at is None:
+        return f"dispatch round {rounds} of {MAX_DISPATCHES}, no round left"
+    return (f"dispatch round {rounds} of {MAX_DISPATCHES}, next round at "
+            f"{_naive(retry_at):%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _resend_condition(now: datetime, failed_now: bool = False):
+    """Turns a round may send again with the same key: failed ones whose retry time has
+    come (any, in a deliberate round), and ones taken by a round that never finished."""
     log = notification_log.c
+    failed = log.status == "failed"
+    if not failed_now:
+        failed = sa.and_(failed, sa.or_(log.retry_at.is_(None), log.retry_at <= now))
+    stale = sa.and_(log.status == "sending", sa.or_(
+        log.retry_at <= now,
+        # taken before retry times were kept
+        sa.and_(log.retry_at.is_(None), log.created_at < now - IN_FLIGHT_TIMEOUT)))
+    return sa.and_(log.dispatches < MAX_DISPATCHES, sa.or_(failed, stale))
+
+
+def _failed_turns(engine: Engine, now: datetime, failed_now: bool) -> list[Notification]:
+    """Take the turns to send again with the same key; each is marked `sending` with a
+    time after which a later round may take it again, so two dispatchers never send one
+    turn at once and a crash in between is recovered after IN_FLIGHT_TIMEOUT."""
+    log = notification_log.c
+    condition = _resend_condition(now, failed_now)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(notification_log).where(
-            log.dispatches < MAX_DISPATCHES, sa.or_(
-                log.status == "failed",
-                sa.and_(log.status == "sending",
-                        log.created_at < now - timedelta(minutes=1))))).mappings().all()
-    return [Notification(r["notification_id"], r["group_key"], r["reason"],
-                         tuple(json.loads(r["members"]))) for r in rows]
+        rows = conn.execute(sa.select(notification_log).where(condition)
+                            .order_by(log.created_at, log.sequence)).mappings().all()
+    taken = []
+    for r in rows:
+        with engine.begin() as conn:
+            took = conn.execute(notification_log.update().where(
+                log.notification_id == r["notification_id"], condition).values(
+                status="sending", retry_at=now + IN_FLIGHT_TIMEOUT)).rowcount
+        if took == 1:
+            taken.append(Notification(r["notification_id"], r["group_key"], r["reason"],
+                                      tuple(json.loads(r["members"]))))
+    return taken
 
 
 def dispatch_due(engine: Engine, config: RoutingConfig, channels: Mapping,
-                 now: datetime | None = None) -> list[tuple[Notification, Outcome]]:
-    """Send what is due: released holds, failed turns again (same key), new turns."""
+                 now: datetime | None = None, *, retry_failed_now: bool = False
+                 ) -> list[tuple[Notification, Outcome]]:
+    """Send what is due: released holds, failed turns whose retry time has come (with
+    the same key), new turns. `retry_failed_now` makes a deliberate round (a failed run
+    re-executed by an operator) try every failed turn with rounds left at once."""
     now = now or utcnow()
     _release_holds(engine, config, now)
-    turns = _failed_turns(engine, now) + _plan_turns(engine, config, now)
+    turns = _failed_turns(engine, now, retry_failed_now) + _plan_turns(engine, config, now)
     seen, out = set(), []
     for n in turns:
         if n.notification_id in seen:
@@ -380,14 +451,20 @@ def dispatch_due(engine: Engine, config: RoutingConfig, channels: Mapping,
 
 def next_due(engine: Engine, config: RoutingConfig) -> datetime | None:
     """The earliest time a group, a hold or a retry needs the dispatcher (UTC naive)."""
+    log = notification_log.c
     with engine.connect() as conn:
         times = [t.due for t in _turns(conn, config)]
         hold = conn.execute(sa.select(sa.func.min(N.hold_until))
                             .where(N.status == "silenced")).scalar()
         if hold:
             times.append(_naive(hold))
-        if conn.execute(sa.select(notification_log.c.notification_id).where(
-                notification_log.c.status == "failed",
-                notification_log.c.dispatches < MAX_DISPATCHES).limit(1)).first():
+        again = conn.execute(sa.select(log.status, log.created_at, log.retry_at).where(
+            log.dispatches < MAX_DISPATCHES, log.status.in_(("failed", "sending")))).all()
+    for status, created_at, retry_at in again:
+        if retry_at is not None:
+            times.append(_naive(retry_at))
+        elif status == "failed":  # failed before retry times were kept: due now
             times.append(utcnow())
+        else:
+            times.append(_naive(created_at) + IN_FLIGHT_TIMEOUT)
     return min(times) if times else None

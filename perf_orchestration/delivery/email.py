@@ -5,6 +5,9 @@ key, so if a retry delivers a message twice (a connection dropped after the serv
 it), mail servers and clients can tell the copies apart from new mail. SMTP 4xx replies
 and connection problems are retried with backoff; 5xx replies fail at once, because the
 server has said the message will never be accepted as it is.
+
+With a user name the channel logs in (SMTP AUTH, after STARTTLS when asked); a refused
+login is a failed delivery naming the server and the user, never the password.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from perf_orchestration.delivery.chat import links
 
 log = logging.getLogger(__name__)
 
+USER_ENV = "PERFFLOW_SMTP_USER"
 PASSWORD_ENV = "PERFFLOW_SMTP_PASSWORD"
 # Headers are not folded below SMTP's 998-character line limit, so a long Idempotency-Key
 # or Message-ID stays one plain token a mail filter can match (78 is only a recommendation).
@@ -74,7 +78,8 @@ class EmailChannel:
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
                  password: str | None = None, starttls: bool = False, timeout: float = 10,
                  max_retries: int = 3, backoff_seconds: float = 0.5,
-                 password_env: str = PASSWORD_ENV, helo_name: str | None = None):
+                 password_env: str = PASSWORD_ENV, user_env: str = USER_ENV,
+                 helo_name: str | None = None):
         if not host:
             raise DeliveryError("SMTP host is not set")
         if "@" not in (sender or ""):
@@ -91,6 +96,7 @@ class EmailChannel:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.password_env = password_env
+        self.user_env = user_env
         # smtplib's default HELO name comes from socket.getfqdn(), a reverse DNS lookup
         # that can hang for seconds on a plant network without DNS.
         self.helo_name = helo_name or socket.gethostname() or "localhost"
@@ -131,7 +137,15 @@ class EmailChannel:
             raise DeliveryError(
                 f"SMTP password for user {self.username!r} is not set: set the environment "
                 f"variable {self.password_env}")
+        if self._password and not self.username:
+            raise DeliveryError(
+                f"SMTP password is set ({self.password_env}) but no user to log in as: set "
+                f"the environment variable {self.user_env}")
         return self._password
+
+    def check(self) -> None:
+        """Raise DeliveryError now for a login that cannot work, before anything is sent."""
+        self._require_password()
 
     def send(self, message: Message) -> DeliveryResult:
         """Deliver `message` (with retries); the outcome is returned, never raised."""
@@ -172,6 +186,11 @@ class EmailChannel:
             smtp.send_message(mail, from_addr=self.sender, to_addrs=[recipient])
             code, text = smtp.last_data_reply or (250, b"")
             return f"{code} {_smtp_text(text)}".strip()
+        except smtplib.SMTPAuthenticationError as exc:
+            # 535: the server refused the user and password; 454: try again later
+            raise _classify(exc.smtp_code, f"authentication failed for user "
+                            f"{self.username!r}: {exc.smtp_code} "
+                            f"{_smtp_text(exc.smtp_error)}") from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()), (-1, b""))
             raise _classify(code, f"recipient refused: {code} {_smtp_text(text)}") from None
@@ -193,6 +212,8 @@ class EmailChannel:
                 _close_quietly(smtp)
 
     def _failed(self, message: Message, attempts: int, detail: str) -> DeliveryResult:
+        if self._password:  # a server echoing what it was sent must not put it in a log
+            detail = detail.replace(self._password, "[password]")
         detail = one_line(detail)
         log.warning("e-mail delivery failed for key %s: %s", message.idempotency_key, detail)
         return DeliveryResult("failed", attempts, detail, None)

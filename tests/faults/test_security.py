@@ -317,9 +317,11 @@ def test_ack_links_are_signed_and_expire(invariant):
 
 WEBHOOK_SECRET = "whsec-SENTINEL-7c41d9"
 ACK_SECRET = "acksec-SENTINEL-52e0aa"
+SMTP_USER = "perfflow-alerts"
 SMTP_PASSWORD = "smtppw-SENTINEL-93b1f7"
+WRONG_SMTP_PASSWORD = "smtpwrong-SENTINEL-5c2a90"  # a mistyped password the server refuses
 PG_PASSWORD = "pgpw-SENTINEL-0d6e28"
-SECRETS = (WEBHOOK_SECRET, ACK_SECRET, SMTP_PASSWORD, PG_PASSWORD)
+SECRETS = (WEBHOOK_SECRET, ACK_SECRET, SMTP_PASSWORD, WRONG_SMTP_PASSWORD, PG_PASSWORD)
 
 
 def _leaks(text: str) -> list[str]:
@@ -329,21 +331,25 @@ def _leaks(text: str) -> list[str]:
 @pytest.fixture
 def secret_env(tmp_path, monkeypatch, pg_url):
     """A plant whose secrets are distinctive, a PostgreSQL warehouse URL carrying a
-    password (the local server trusts, so any password connects), and receivers."""
+    password (the local server trusts, so any password connects), and receivers (the mail
+    server requires SMTP AUTH with the plant's user and password)."""
     from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
 
     url = sa.make_url(pg_url).set(password=PG_PASSWORD).render_as_string(hide_password=False)
     config = tmp_path / "config"
     config.mkdir()
     routing = _bundled("routing.yaml")
-    routing["route"]["group_wait_seconds"] = 0
+    routing["route"]["group_wait_seconds"] = 0  # each run sends its own notifications
+    routing["route"]["group_interval_seconds"] = 0
     (config / "routing.yaml").write_text(yaml.safe_dump(routing, sort_keys=False),
                                          encoding="utf-8")
-    with WebhookReceiver(WEBHOOK_SECRET) as hook, SmtpReceiver() as smtp:
+    with WebhookReceiver(WEBHOOK_SECRET) as hook, \
+            SmtpReceiver(credentials=(SMTP_USER, SMTP_PASSWORD)) as smtp:
         for key, value in {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": hook.url,
                            "PERFFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
                            "PERFFLOW_SMTP_HOST": "127.0.0.1",
                            "PERFFLOW_SMTP_PORT": str(smtp.port),
+                           "PERFFLOW_SMTP_USER": SMTP_USER,
                            "PERFFLOW_SMTP_PASSWORD": SMTP_PASSWORD,
                            "PERFFLOW_ACK_URL": "https://plant1.example/ack",
                            "PERFFLOW_ACK_SECRET": ACK_SECRET,
@@ -353,12 +359,11 @@ def secret_env(tmp_path, monkeypatch, pg_url):
 
 
 def _seed_episode(url: str) -> str:
-    from perf_orchestration.tables import RAW_TABLES, alert_episodes, metadata
+    from perf_orchestration.tables import RAW_TABLES, metadata
     from perf_orchestration.warehouse import ensure_schemas, make_engine
 
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
-    episode = "fai-below-92-5|T3|2026-11-02T01:00:00"
     people = [("E1", "Li Na", "T3", "team_leader"), ("E2", "Wang Wei", "T3", "qa_engineer"),
               ("E3", "Sun Li", "T3", "production_planner")]
     with engine.begin() as conn:
@@ -368,11 +373,22 @@ def _seed_episode(url: str) -> str:
              "updated_at": datetime(2026, 1, 1), "source_system": "hr", "source_record_id": e,
              "ingestion_run_id": "t", "ingested_at": datetime(2026, 1, 1),
              "partition_key": "snapshot"} for e, n, t, r in people])
+    engine.dispose()
+    return _fire_episode(url, datetime(2026, 11, 2, 1))
+
+
+def _fire_episode(url: str, start: datetime) -> str:
+    """A first-article episode of T3 firing two hours after `start`."""
+    from perf_orchestration.tables import alert_episodes
+    from perf_orchestration.warehouse import make_engine
+
+    engine = make_engine(url)
+    episode = f"fai-below-92-5|T3|{start.isoformat()}"
+    with engine.begin() as conn:
         conn.execute(alert_episodes.insert().values(
             episode_id=episode, rule_id="fai-below-92-5", rule_version="test", subject="T3",
-            state="firing", episode_start=datetime(2026, 11, 2, 1),
-            fired_at=datetime(2026, 11, 2, 3), detected_at=datetime(2026, 11, 2, 3),
-            value=0.85, threshold=0.925))
+            state="firing", episode_start=start, fired_at=start + timedelta(hours=2),
+            detected_at=start + timedelta(hours=2), value=0.85, threshold=0.925))
     engine.dispose()
     return episode
 
@@ -387,12 +403,12 @@ def _scan_run(instance, result) -> list[str]:
 
 
 def test_no_secret_in_event_log_run_config_metadata_messages_or_tables(secret_env, invariant,
-                                                                      capfd):
+                                                                      capfd, monkeypatch):
     import dagster as dg
 
     from assets.sql_models import plant_calendar_asset
     from jobs.actions import alert_actions_job, notification_dispatch_job
-    from perf_orchestration.tables import metadata
+    from perf_orchestration.tables import action_log, metadata
     from perf_orchestration.warehouse import make_engine
     from resources.delivery import delivery_resource
     from resources.warehouse import WarehouseResource, _engine
@@ -417,7 +433,14 @@ def test_no_secret_in_event_log_run_config_metadata_messages_or_tables(secret_en
     results.append(dg.materialize(
         [plant_calendar_asset], partition_key="2026-11-02-09:00", instance=instance,
         resources={"warehouse": WarehouseResource(url=bad)}, raise_on_error=False))
-    assert [r.success for r in results] == [True, True, True, False]
+    assert smtp.logins == {"accepted": 1} and len(smtp.messages) == 1  # logged in, sent
+    # a mistyped SMTP password: the next episode's e-mail is refused at login
+    monkeypatch.setenv("PERFFLOW_SMTP_PASSWORD", WRONG_SMTP_PASSWORD)
+    refused = _fire_episode(url, datetime(2026, 11, 2, 5))
+    results.append(alert_actions_job.execute_in_process(
+        run_config={"ops": {"deliver_episode_actions": {"config": {"episode_id": refused}}}},
+        resources=resources, instance=instance, raise_on_error=False))
+    assert [r.success for r in results] == [True, True, True, False, False]
     sent = [str(m) for m in hook.received] + [m.as_string() for m in smtp.messages]
     assert sent, "nothing was delivered, so nothing was checked"
     assert any("Acknowledge" in s or "ack_url" in s for s in sent)  # the ack secret was used
@@ -425,6 +448,8 @@ def test_no_secret_in_event_log_run_config_metadata_messages_or_tables(secret_en
     leaks += [s for text in sent for s in _leaks(text)]
     engine = make_engine(url)
     with engine.connect() as conn:
+        failed = conn.execute(sa.select(action_log.c.detail).where(
+            action_log.c.episode_id == refused, action_log.c.channel == "email")).scalar()
         for table in metadata.sorted_tables:
             if table.schema == "ops":
                 for row in conn.execute(sa.select(table)):
@@ -441,6 +466,12 @@ def test_no_secret_in_event_log_run_config_metadata_messages_or_tables(secret_en
         instance=instance)
     assert _scan_run(instance, control) == [WEBHOOK_SECRET]  # the scan does see a leak
     _engine.cache_clear()
+    where = f"SMTP 127.0.0.1:{smtp.port}"
+    invariant("SMTP login refused (a wrong PERFFLOW_SMTP_PASSWORD)",
+              "a visible failed delivery naming the server, without the password",
+              holds=(failed or "").startswith(where) and "authentication failed" in failed
+              and WRONG_SMTP_PASSWORD not in failed and len(smtp.messages) == 1,
+              detail=failed, refused_logins=smtp.logins["refused"])
     invariant("secrets in the environment of a run (webhook, ack, SMTP, PostgreSQL password)",
               "absent from event log, run config, asset metadata, messages, ops tables, "
               "output", holds=leaks == [], tried=len(results), runs=len(results),
