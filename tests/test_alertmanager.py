@@ -166,6 +166,33 @@ def test_still_firing_repeats_after_the_repeat_interval(engine, receivers):
     assert hook.received[-1]["json"]["subject"].startswith("Still firing:")
 
 
+def test_a_failed_still_firing_repeat_leaves_the_delivered_actions_delivered(engine,
+                                                                             receivers):
+    _, _, channels = receivers
+    episode = _fai_episode(engine, "T5", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+
+    class Down:
+        def send(self, message):
+            from perf_orchestration.delivery import DeliveryResult
+
+            return DeliveryResult("failed", 1, "connection refused", None)
+
+    again = dispatch_due(engine, ROUTING, {"webhook": Down(), "email": Down()},
+                         now=T0 + timedelta(hours=4, seconds=12))
+    assert {n.reason for n, _ in again} == {"repeat"} and all(
+        r.status == "failed" for _, r in again)
+    with engine.connect() as conn:
+        actions = dict(conn.execute(sa.select(action_log.c.action_id, action_log.c.status)
+                                    .where(action_log.c.channel != "task")).all())
+        repeats = conn.execute(sa.select(notification_log.c.status).where(
+            notification_log.c.reason == "repeat")).scalars().all()
+    # the people were told; only the reminder failed, and that shows where reminders live
+    assert set(actions.values()) == {"delivered"}
+    assert sorted(repeats) == ["failed", "failed"]
+
+
 def test_a_silence_holds_and_the_resolution_follows_when_it_ends(engine, receivers):
     hook, _, channels = receivers
     sid = add_silence(engine, {"line": "ASM", "domain": "quality"}, T0,

@@ -374,7 +374,9 @@ def _record(engine: Engine, n: Notification, rows, result, now: datetime) -> Out
                     sa.or_(alert_episodes.c.delivered_at.is_(None),
                            alert_episodes.c.delivered_at > delivered))
                     .values(delivered_at=delivered))
-        elif result.status != "delivered":
+        elif result.status != "delivered" and n.reason != "repeat":
+            # a failed "still firing" reminder stays in ops.notification_log; the actions
+            # it repeats were delivered and stay so
             conn.execute(action_log.update().where(action_log.c.idempotency_key.in_(n.members))
                          .values(status="failed",
                                  detail=f"{result.detail[:400]}; {_rounds_note(rounds, retry_at)}"))
