@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from perf_orchestration.actions import ActionSpec, EpisodeFacts, claim, deliver, plan_actions
 from perf_orchestration.delivery import WebhookChannel
-from perf_orchestration.tables import RAW_TABLES, action_log, metadata, tasks
+from perf_orchestration.tables import action_log, metadata, tasks
 from perf_orchestration.testing_receivers import WebhookReceiver
+from perf_orchestration.testing_rows import land_people
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 FACTS = EpisodeFacts("fai|T3|2026-11-02T01:00:00", "fai", "First-article pass rate low",
@@ -25,13 +26,7 @@ def _engine(url):
     ensure_schemas(engine, metadata)
     people = [("E1", "Li Na", "T3", "team_leader"), ("E2", "Wang Wei", "T3", "qa_engineer"),
               ("E3", "Zhao Lei", "T1", "team_leader")]
-    with engine.begin() as conn:
-        conn.execute(RAW_TABLES["hr_employees"].insert(), [
-            {"employee_id": e, "name": n, "team_id": t, "role": r, "shift": "day",
-             "email": f"{e.lower()}@plant1.example.com", "hired_at": datetime(2020, 1, 1),
-             "updated_at": datetime(2026, 1, 1), "source_system": "hr", "source_record_id": e,
-             "ingestion_run_id": "t", "ingested_at": datetime(2026, 1, 1),
-             "partition_key": "snapshot"} for e, n, t, r in people])
+    land_people(engine, people)
     return engine
 
 

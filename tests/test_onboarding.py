@@ -13,7 +13,8 @@ from perf_orchestration.people.config import ONBOARDING_FILE, _bundled, load_onb
 from perf_orchestration.people.onboarding import FirstJob, build_onboarding, progress_row
 from perf_orchestration.people.tables import ensure_people_tables, onboarding_progress
 from perf_orchestration.plant_calendar import calendar_row
-from perf_orchestration.tables import RAW_TABLES, metadata, quarantine, upsert_calendar
+from perf_orchestration.tables import metadata, quarantine, upsert_calendar
+from perf_orchestration.testing_rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 CONFIG = load_onboarding()
@@ -131,9 +132,7 @@ def _engine(url):
 
 
 def _insert(engine, table, rows, id_col):
-    with engine.begin() as conn:
-        conn.execute(RAW_TABLES[table].insert(),
-                     [{**PROV, "source_record_id": r[id_col], **r} for r in rows])
+    land_rows(engine, table, rows, id_col, **PROV)
 
 
 def _production(station, local, operator, mentor):

@@ -13,7 +13,8 @@ from perf_orchestration.people.config import load_badges, load_feedback
 from perf_orchestration.people.reminders import daily_proposals, episodes, plan_reminders
 from perf_orchestration.people.requests import plan_requests
 from perf_orchestration.people.tables import badges, ensure_people_tables, feedback
-from perf_orchestration.tables import RAW_TABLES, metadata, quarantine
+from perf_orchestration.tables import metadata, quarantine
+from perf_orchestration.testing_rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 NOW = datetime(2026, 11, 3, 12, tzinfo=UTC)
@@ -29,9 +30,7 @@ def _engine(url):
 
 
 def _insert(engine, table, rows, id_col):
-    with engine.begin() as conn:
-        conn.execute(RAW_TABLES[table].insert(),
-                     [{**PROV, "source_record_id": r[id_col], **r} for r in rows])
+    land_rows(engine, table, rows, id_col, **PROV)
 
 
 def _roster(engine):

@@ -359,20 +359,15 @@ def secret_env(tmp_path, monkeypatch, pg_url):
 
 
 def _seed_episode(url: str) -> str:
-    from perf_orchestration.tables import RAW_TABLES, metadata
+    from perf_orchestration.tables import metadata
+    from perf_orchestration.testing_rows import land_people
     from perf_orchestration.warehouse import ensure_schemas, make_engine
 
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
     people = [("E1", "Li Na", "T3", "team_leader"), ("E2", "Wang Wei", "T3", "qa_engineer"),
               ("E3", "Sun Li", "T3", "production_planner")]
-    with engine.begin() as conn:
-        conn.execute(RAW_TABLES["hr_employees"].insert(), [
-            {"employee_id": e, "name": n, "team_id": t, "role": r, "shift": "day",
-             "email": f"{e.lower()}@plant1.example.com", "hired_at": datetime(2020, 1, 1),
-             "updated_at": datetime(2026, 1, 1), "source_system": "hr", "source_record_id": e,
-             "ingestion_run_id": "t", "ingested_at": datetime(2026, 1, 1),
-             "partition_key": "snapshot"} for e, n, t, r in people])
+    land_people(engine, people)
     engine.dispose()
     return _fire_episode(url, datetime(2026, 11, 2, 1))
 
