@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.people.tables import feedback, feedback_requests
-from perf_orchestration.tables import RAW_TABLES, quarantine
+from perf_orchestration.people.tables import feedback, feedback_requests, replace_mart
+from perf_orchestration.tables import RAW_TABLES
 
 ENTITY = "hr_feedback_responses"
 PARTITION = "marts.feedback"
@@ -50,13 +50,6 @@ def build_feedback(engine: Engine, run_id: str, now: datetime) -> dict:
                     "source_record_id": a["response_id"], "failed_expectation": check,
                     "reason": reason, "payload": json.dumps(payload, default=str),
                     "run_id": run_id, "quarantined_at": _naive(now)})
-    with engine.begin() as conn:
-        conn.execute(feedback.delete())
-        conn.execute(quarantine.delete().where(quarantine.c.entity == ENTITY,
-                                               quarantine.c.partition_key == PARTITION))
-        if good:
-            conn.execute(feedback.insert(), good)
-        if bad:
-            conn.execute(quarantine.insert(), bad)
+    replace_mart(engine, feedback, good, ENTITY, bad)
     return {"answers": len(answers), "matched": len(good), "quarantined": len(bad),
             "reasons": [b["reason"] for b in bad]}

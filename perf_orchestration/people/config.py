@@ -161,6 +161,14 @@ def load_badges(path: Path | str | None = None) -> BadgeConfig:
     return load_model(path or _bundled(BADGES_FILE), BadgeConfig)
 
 
+
+def _all_known(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise ValueError(f"unknown {what}(s) {', '.join(map(repr, bad))} "
+                         f"(known: {', '.join(known)})")
+    return values
+
 class OnboardingTrack(_Strict):
     """New hires of `roles`: the courses they must finish and what counts as their first
     independent job."""
@@ -176,20 +184,12 @@ class OnboardingTrack(_Strict):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if r not in ROLES]
-        if bad:
-            raise ValueError(f"unknown role(s) {', '.join(map(repr, bad))} "
-                             f"(known: {', '.join(ROLES)})")
-        return value
+        return _all_known(value, ROLES, "role")
 
     @field_validator("required_courses")
     @classmethod
     def _known_courses(cls, value: list[str]) -> list[str]:
-        bad = [c for c in value if c not in COURSES]
-        if bad:
-            raise ValueError(f"unknown course(s) {', '.join(map(repr, bad))} "
-                             f"(known: {', '.join(COURSES)})")
-        return value
+        return _all_known(value, COURSES, "course")
 
 
 class OnboardingTargets(_Strict):

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import OnboardingConfig, OnboardingTrack
-from perf_orchestration.people.tables import onboarding_progress
+from perf_orchestration.people.tables import onboarding_progress, replace_mart
 from perf_orchestration.plant_calendar import PLANT_TIMEZONE, day_bounds
-from perf_orchestration.tables import RAW_TABLES, plant_calendar, quarantine
+from perf_orchestration.tables import RAW_TABLES, plant_calendar
 
 ENTITY = "hr_mentor_feedback"
 PARTITION = "marts.onboarding_progress"
@@ -193,14 +193,7 @@ def build_onboarding(engine: Engine, config: OnboardingConfig, run_id: str, now:
                                [f for f in good if f["mentee_id"] == e], jobs[e])
             if row:
                 rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(onboarding_progress.delete())
-        conn.execute(quarantine.delete().where(quarantine.c.entity == ENTITY,
-                                               quarantine.c.partition_key == PARTITION))
-        if rows:
-            conn.execute(onboarding_progress.insert(), rows)
-        if bad:
-            conn.execute(quarantine.insert(), bad)
+    replace_mart(engine, onboarding_progress, rows, ENTITY, bad)
     statuses = [r["status"] for r in rows if r["as_of_date"] == (days[-1].isoformat()
                                                                   if days else None)]
     return {"rows": len(rows), "days": len(days), "new_hires": len({r["employee_id"]

@@ -125,3 +125,20 @@ onboarding_progress = sa.Table(
 
 def ensure_people_tables(engine: Engine) -> None:
     ensure_schemas(engine, metadata)
+
+
+def replace_mart(engine: Engine, table: sa.Table, rows: list[dict], entity: str,
+                 bad: list[dict]) -> None:
+    """Replace a people mart and the quarantine rows it set aside (quarantine partition
+    `<schema>.<table>` of `entity`), in one transaction: a re-run never doubles either."""
+    from perf_orchestration.tables import quarantine
+
+    with engine.begin() as conn:
+        conn.execute(table.delete())
+        conn.execute(quarantine.delete().where(
+            quarantine.c.entity == entity,
+            quarantine.c.partition_key == f"{table.schema}.{table.name}"))
+        if rows:
+            conn.execute(table.insert(), rows)
+        if bad:
+            conn.execute(quarantine.insert(), bad)
