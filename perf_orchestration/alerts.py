@@ -33,7 +33,7 @@ from perf_orchestration.alert_store import (
 )
 from perf_orchestration.alertmanager.config import RoutingConfig
 from perf_orchestration.alertmanager.matching import episode_labels, receiver_specs
-from perf_orchestration.alertmanager.notify import enqueue
+from perf_orchestration.alertmanager.queue import enqueue
 from perf_orchestration.checklist import build_checklist
 from perf_orchestration.observations import subject_observations
 from perf_orchestration.plant_calendar import calendar_row
