@@ -1,5 +1,5 @@
 """The `perfflow` command: demo, live, simulate, validate, intake, backtest, silence, ack,
-task, trace, query and deployment checks (check-instance, roles).
+ack-server, task, trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -83,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     ack.add_argument("--link", help="the signed acknowledgement link of a notification")
     ack.add_argument("--warehouse", help="warehouse URL (default as for query)")
 
+    acks = sub.add_parser("ack-server", help="serve the signed acknowledgement links of "
+                          "notifications over HTTP (behind the plant's reverse proxy)")
+    acks.add_argument("--port", type=int, required=True)
+    acks.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default: 127.0.0.1, for a reverse proxy)")
+    acks.add_argument("--path", default="/ack", help="the links' path (default: /ack)")
+    acks.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    acks.add_argument("--config", help="config folder, for the rules' descriptions "
+                      "(default: $PERFFLOW_CONFIG_DIR or bundled)")
+
     task = sub.add_parser("task", help="list open tasks or mark one done")
     task.add_argument("action", choices=["list", "done"])
     task.add_argument("task_id", nargs="?", help="for done: the task id or a unique prefix")
@@ -140,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ack":
             from perf_orchestration.cli.ack import run_ack
             return run_ack(args.episode_id, args.by, args.link, args.warehouse)
+        if args.command == "ack-server":
+            from perf_orchestration.cli.ack_server import run_ack_server
+            return run_ack_server(args.host, args.port, args.warehouse, args.path, args.config)
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)
