@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--instance-config", metavar="FILE",
                       help="Dagster instance config to install, e.g. deploy/dagster.yaml "
                       "(PostgreSQL storage; default: an embedded instance under --out)")
+    live.add_argument("--ack-port", type=int, default=0, metavar="PORT",
+                      help="port of the acknowledgement endpoint on 127.0.0.1, started when "
+                      "PERFFLOW_ACK_SECRET is set or with --simulate (default: a free port)")
     tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
     tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
     tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse,
-                            args.instance_config)
+                            args.instance_config, args.ack_port)
         if args.command == "silence":
             from perf_orchestration.cli.silence import run_silence
             return run_silence(args)
