@@ -308,3 +308,17 @@ def test_perfflow_ack_server_needs_the_secret_and_serves_links(warehouse_url, en
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_warehouse_without_the_tables_is_a_page_not_a_traceback(warehouse_url, http):
+    engine = make_engine(warehouse_url)  # nothing created: ops.alert_episodes is missing
+    try:
+        with AckServer(engine, SECRET) as server:
+            link = ack_link(server.url, SECRET, "fai-below-92-5|T4|2026-11-01T23:00:00", "E41")
+            for response in (http.get(link), http.post(link, data=_query(link))):
+                assert response.status_code == 503 and "Try again" in response.text
+                assert "Traceback" not in response.text
+                assert "perfflow ack fai-below-92-5|T4|2026-11-01T23:00:00 --by E41" in (
+                    response.text)
+    finally:
+        engine.dispose()

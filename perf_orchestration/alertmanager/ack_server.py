@@ -260,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         except sa.exc.SQLAlchemyError as err:
             log.warning("warehouse error: %s", str(err).splitlines()[0])
             page = _page(503, "Try again in a minute",
-                         "The plant's warehouse did not answer; nothing was recorded.",
+                         "The plant's warehouse did not answer. Open the link again in a "
+                         "minute: a second click never records twice.",
                          "Or acknowledge from a terminal: <code>"
                          f"{html.escape(fallback(fields.get('episode'), fields.get('by')))}"
                          "</code>")
