@@ -1,8 +1,8 @@
 """Acknowledgement and escalation: a fired alert nobody acknowledges in time goes up.
 
 A recipient acknowledges with `perfflow ack EPISODE --by PERSON`, or through the signed
-link in the notification (`ack_link`; a web front verifies it with `verify_ack_link`
-and calls `acknowledge`). A link carries its expiry inside the signed payload
+link in the notification (`ack_link`; the endpoint of `ack_server.py` verifies it with
+`verify_ack_link` and calls `acknowledge`). A link carries its expiry inside the signed payload
 (`ACK_LINK_TTL` after it was made), so a link forwarded, logged or leaked stops working,
 and its expiry cannot be pushed back without the secret. An episode whose rule has an
 `escalation` and that nobody acknowledged `after_minutes` after it fired (and whose
