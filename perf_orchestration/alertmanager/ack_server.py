@@ -190,7 +190,9 @@ class AckService:
             first = acknowledge(self.engine, episode_id, person)
         except AckError as err:  # the episode vanished between the two reads
             return _page(404, "Unknown alert", html.escape(str(err)))
-        row = self._episode(episode_id) or {}
+        row = self._episode(episode_id)
+        if row is None:
+            return _page(404, "Unknown alert", html.escape(f"No alert episode {episode_id!r}."))
         if not first:
             return self._already(row)
         log.info("acknowledged %s by %s", episode_id, person)
