@@ -1,8 +1,8 @@
 """Acknowledgement and escalation: a fired alert nobody acknowledges in time goes up.
 
 A recipient acknowledges with `perfflow ack EPISODE --by PERSON`, or through the signed
-link in the notification (`ack_link`; a web front verifies it with `verify_ack_link`
-and calls `acknowledge`). A link carries its expiry inside the signed payload
+link in the notification (`ack_link`; the endpoint of `ack_server.py` verifies it with
+`verify_ack_link` and calls `acknowledge`). A link carries its expiry inside the signed payload
 (`ACK_LINK_TTL` after it was made), so a link forwarded, logged or leaked stops working,
 and its expiry cannot be pushed back without the secret. An episode whose rule has an
 `escalation` and that nobody acknowledged `after_minutes` after it fired (and whose
@@ -94,7 +94,11 @@ def _transition(conn, row, to_state: str, at: datetime) -> None:
 
 def acknowledge(engine: Engine, episode_id: str, by: str, now: datetime | None = None
                 ) -> bool:
-    """Record the first acknowledgement of an episode; False if it was acknowledged."""
+    """Record the first acknowledgement of an episode; False if it was acknowledged.
+
+    The update only takes an unacknowledged episode, so two clicks arriving together
+    (a double tap, two recipients) record one acknowledgement: the second waits for the
+    first's row lock and then finds nothing to update."""
     now = now or utcnow()
     with engine.begin() as conn:
         row = conn.execute(sa.select(alert_episodes).where(E.episode_id == episode_id)
@@ -103,8 +107,11 @@ def acknowledge(engine: Engine, episode_id: str, by: str, now: datetime | None =
             raise AckError(f"no episode {episode_id!r} in ops.alert_episodes")
         if row["acknowledged_at"] is not None:
             return False
-        conn.execute(alert_episodes.update().where(E.episode_id == episode_id)
-                     .values(acknowledged_at=now, acknowledged_by=by))
+        taken = conn.execute(alert_episodes.update().where(
+            E.episode_id == episode_id, E.acknowledged_at.is_(None))
+            .values(acknowledged_at=now, acknowledged_by=by)).rowcount
+        if taken != 1:
+            return False
         _transition(conn, row, "acknowledged", now)
     return True
 

@@ -1,5 +1,5 @@
 """The `perfflow` command: demo, live, simulate, validate, intake, backtest, silence, ack,
-task, trace, query and deployment checks (check-instance, roles).
+ack-server, task, trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--instance-config", metavar="FILE",
                       help="Dagster instance config to install, e.g. deploy/dagster.yaml "
                       "(PostgreSQL storage; default: an embedded instance under --out)")
+    live.add_argument("--ack-port", type=int, default=0, metavar="PORT",
+                      help="port of the acknowledgement endpoint on 127.0.0.1, started when "
+                      "PERFFLOW_ACK_SECRET is set or with --simulate (default: a free port)")
     tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
     tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
     tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
@@ -82,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     ack.add_argument("--by", help="who acknowledges (employee id)")
     ack.add_argument("--link", help="the signed acknowledgement link of a notification")
     ack.add_argument("--warehouse", help="warehouse URL (default as for query)")
+
+    acks = sub.add_parser("ack-server", help="serve the signed acknowledgement links of "
+                          "notifications over HTTP (behind the plant's reverse proxy)")
+    acks.add_argument("--port", type=int, required=True)
+    acks.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default: 127.0.0.1, for a reverse proxy)")
+    acks.add_argument("--path", default="/ack", help="the links' path (default: /ack)")
+    acks.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    acks.add_argument("--config", help="config folder, for the rules' descriptions "
+                      "(default: $PERFFLOW_CONFIG_DIR or bundled)")
 
     task = sub.add_parser("task", help="list open tasks or mark one done")
     task.add_argument("action", choices=["list", "done"])
@@ -133,13 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse,
-                            args.instance_config)
+                            args.instance_config, args.ack_port)
         if args.command == "silence":
             from perf_orchestration.cli.silence import run_silence
             return run_silence(args)
         if args.command == "ack":
             from perf_orchestration.cli.ack import run_ack
             return run_ack(args.episode_id, args.by, args.link, args.warehouse)
+        if args.command == "ack-server":
+            from perf_orchestration.cli.ack_server import run_ack_server
+            return run_ack_server(args.host, args.port, args.warehouse, args.path, args.config)
         if args.command == "task":
             from perf_orchestration.cli.task import run_task
             return run_task(args.action, args.task_id, args.warehouse)

@@ -6,7 +6,9 @@ a signed-webhook receiver stands in for the team chat and a local SMTP server fo
 without it, the sources, webhook and mail come from the PERFFLOW_* environment. The
 roster is loaded once (roster_job) so actions can be routed, then `dagster-daemon run`
 starts: the source watch sensor polls the MES every few seconds and launches
-alert_actions_job for each episode that fires.
+alert_actions_job for each episode that fires. The acknowledgement endpoint runs beside
+it when PERFFLOW_ACK_SECRET is set, or with `--simulate` (a generated secret, and the
+links pointing at it).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class LiveStack:
     simulator: object | None = None
     webhook: object | None = None
     smtp: object | None = None
+    ack: object | None = None
 
     @property
     def home(self) -> Path:
@@ -120,7 +123,8 @@ def webserver_command(ui_port: int) -> list[str]:
 
 def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = None,
                config_dir: str | None = None, warehouse: str | None = None,
-               instance_config: str | None = None, say=lambda line: None) -> LiveStack:
+               instance_config: str | None = None, ack_port: int = 0,
+               say=lambda line: None) -> LiveStack:
     """Start the live stack under `out` (instance, warehouse, logs) and return it.
 
     `instance_config` (e.g. deploy/dagster.yaml) is checked and installed as the
@@ -159,6 +163,7 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
             for system in SYSTEMS:
                 env[f"PERFFLOW_{system.upper()}_URL"] = stack.simulator.url
                 env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
+        _start_ack_server(stack, simulate, ack_port, config_dir)
         _load_roster(env, home)
         child_env = {**os.environ, **env}
         with open(out_dir / "daemon.log", "ab") as log:
@@ -176,10 +181,32 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
     return stack
 
 
+def _start_ack_server(stack: LiveStack, simulate: bool, port: int,
+                      config_dir: str | None) -> None:
+    """Serve the acknowledgement links; with --simulate the notifications' links point at
+    it (a generated secret), else PERFFLOW_ACK_URL stays the plant's proxy address."""
+    from perf_orchestration.alertmanager.ack_server import AckServer
+    from perf_orchestration.alertmanager.notify import ACK_SECRET_ENV, ACK_URL_ENV
+    from perf_orchestration.config_files import plant_rules
+
+    secret = secrets.token_hex(16) if simulate else os.environ.get(ACK_SECRET_ENV)
+    if not secret:
+        return
+    stack.ack = AckServer(stack.env["PERFFLOW_WAREHOUSE_URL"], secret, port=port,
+                          rules=plant_rules(config_dir)).start()
+    stack.servers.append(stack.ack)
+    if simulate:
+        stack.env.update({ACK_SECRET_ENV: secret, ACK_URL_ENV: stack.ack.url})
+    elif not os.environ.get(ACK_URL_ENV):
+        stack.env[ACK_URL_ENV] = stack.ack.url
+
+
 def run_live(out: str, simulate: bool, ui_port: int | None, config_dir: str | None,
-             warehouse: str | None, instance_config: str | None = None) -> int:
+             warehouse: str | None, instance_config: str | None = None,
+             ack_port: int = 0) -> int:
     stack = start_live(out, simulate=simulate, ui_port=ui_port, config_dir=config_dir,
-                       warehouse=warehouse, instance_config=instance_config, say=print)
+                       warehouse=warehouse, instance_config=instance_config,
+                       ack_port=ack_port, say=print)
     with stack:
         print(f"dagster-daemon running; instance {stack.home}, log {stack.out_dir / 'daemon.log'}")
         if ui_port is not None:
@@ -188,6 +215,8 @@ def run_live(out: str, simulate: bool, ui_port: int | None, config_dir: str | No
             print(f"plant simulator on {stack.simulator.url} (add records: POST "
                   f"{stack.simulator.url}/_admin/records); team chat webhook "
                   f"{stack.webhook.url}; mail on 127.0.0.1:{stack.smtp.port}")
+        if stack.ack is not None:
+            print(f"acknowledgement links served on {stack.ack.url}")
         print("sensors: source_watch_sensor, alert_episode_sensor (on by default); "
               "Ctrl-C stops")
         try:
