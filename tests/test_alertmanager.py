@@ -317,6 +317,34 @@ def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, rec
     assert sorted(history) == sorted([(acked, "acknowledged"), (ignored, "escalated")])
 
 
+def test_an_acknowledgement_arriving_while_escalation_is_judged_stops_it(engine, receivers,
+                                                                         monkeypatch):
+    from perf_orchestration.alertmanager import escalation
+
+    _, smtp, channels = receivers
+    episode = _fai_episode(engine, "T4", T0)
+    run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
+    dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
+    before = sum(smtp.count_by_key().values())
+    import perf_orchestration.alerts as alerts
+
+    facts = alerts.episode_facts
+
+    def acknowledged_meanwhile(*args):  # the team leader clicks as the escalation starts
+        escalation.acknowledge(engine, episode, "E41", now=T0 + timedelta(minutes=31))
+        return facts(*args)
+
+    monkeypatch.setattr(alerts, "episode_facts", acknowledged_meanwhile)
+    assert escalation.escalate_due(engine, RULES, channels,
+                                   now=T0 + timedelta(minutes=31)) == []
+    assert sum(smtp.count_by_key().values()) == before
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(alert_episodes.c.acknowledged_by,
+                                     alert_episodes.c.escalated_at)
+                           .where(alert_episodes.c.episode_id == episode)).one()
+    assert row == ("E41", None)
+
+
 # Backoff between dispatch rounds: a receiver down for minutes still gets its alert.
 ROUND_1 = T0 + timedelta(seconds=11)  # the group's first round (group_wait 10 s)
 

@@ -158,13 +158,18 @@ def escalate_due(engine: Engine, rules: RuleSet, channels: Mapping,
     for row, rule in due:
         esc = rule.escalation
         _, facts = episode_facts(engine, rules, row["episode_id"])
+        # the episode is escalated only if still nobody acknowledged it and no other
+        # dispatcher escalated it since it was read: an acknowledgement arriving meanwhile
+        # stops the escalation instead of following it
+        with engine.begin() as conn:
+            taken = conn.execute(alert_episodes.update().where(
+                E.episode_id == row["episode_id"], E.escalated_at.is_(None),
+                E.acknowledged_at.is_(None)).values(escalated_at=now)).rowcount
+            if taken:
+                _transition(conn, row, "escalated", now)
+        if not taken:
+            continue
         spec = ActionSpec(ESCALATION_ACTION, esc.role, esc.channel, "escalation_notice")
         planned = plan_actions(engine, facts, [spec], "escalate", now)
         results += deliver(engine, claim(engine, planned, None, now), channels)
-        with engine.begin() as conn:
-            done = conn.execute(alert_episodes.update().where(
-                E.episode_id == row["episode_id"], E.escalated_at.is_(None))
-                .values(escalated_at=now)).rowcount
-            if done:
-                _transition(conn, row, "escalated", now)
     return results
