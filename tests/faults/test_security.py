@@ -513,7 +513,8 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux socket tables")
-def test_every_server_binds_to_loopback_by_default(invariant):
+def test_every_server_binds_to_loopback_by_default(invariant, sqlite_url):
+    from perf_orchestration.alertmanager.ack_server import AckServer
     from perf_orchestration.cli import _parser
     from perf_orchestration.cli.live import webserver_command
     from perf_orchestration.simulator import SimulatorServer
@@ -521,15 +522,18 @@ def test_every_server_binds_to_loopback_by_default(invariant):
 
     bound = {}
     with SimulatorServer(load_scenario()) as sim, WebhookReceiver("s") as hook, \
-            SmtpReceiver() as smtp:
+            SmtpReceiver() as smtp, AckServer(sqlite_url, "k3y") as ack:
         for what, port in (("simulator", sim.port), ("webhook receiver", hook.port),
-                           ("SMTP receiver", smtp.port)):
+                           ("SMTP receiver", smtp.port), ("acknowledgement endpoint", ack.port)):
             bound[what] = _listening(port)
     assert all(bound.values()), bound
     simulate = _parser().parse_args(["simulate"])
+    ack_server = _parser().parse_args(["ack-server", "--port", "8080"])
     ui = webserver_command(3000)
     exposed = {what: a for what, a in bound.items() if not a <= LOOPBACK}
-    invariant("servers the project starts (simulator, receivers, perfflow simulate, "
-              "perfflow live UI)", "bound to 127.0.0.1 by default",
+    invariant("servers the project starts (simulator, receivers, acknowledgement endpoint, "
+              "perfflow simulate, perfflow ack-server, perfflow live UI)",
+              "bound to 127.0.0.1 by default",
               holds=not exposed and simulate.host == "127.0.0.1"
-              and ui[ui.index("-h") + 1] == "127.0.0.1", tried=len(bound) + 2)
+              and ack_server.host == "127.0.0.1"
+              and ui[ui.index("-h") + 1] == "127.0.0.1", tried=len(bound) + 3)
