@@ -69,8 +69,8 @@ def verify_ack_link(secret: str, url: str, now: datetime | None = None) -> tuple
     try:
         episode, person, exp, sig = (query[k][0] for k in ("episode", "by", "exp", "sig"))
     except KeyError:
-        raise AckError("the link lacks episode, by, exp or sig (links made before they "
-                       "expired are no longer accepted)") from None
+        raise AckError("the link lacks episode, by, exp or sig (links sent before links "
+                       "carried an expiry are no longer accepted)") from None
     if not exp.isdigit() or len(exp) > 12:
         raise AckError(f"the link's expiry {exp!r} is not a time")
     if not hmac.compare_digest(sig.encode("utf-8", "replace"),
