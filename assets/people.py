@@ -15,6 +15,7 @@ from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
 from perf_orchestration.people.tables import ensure_people_tables, feedback_requests
+from perf_orchestration.plant_calendar import PLANT_TIMEZONE
 
 OWNERS = ["team:people-analytics"]
 COMMON = {"group_name": "people", "owners": OWNERS, "kinds": {"python", "sql"},
@@ -126,8 +127,15 @@ people_job = dg.define_asset_job(
     "requests, feedback, badges, the capability graph, reminders and onboarding progress.",
 )
 
+people_hourly = dg.ScheduleDefinition(
+    name="people_hourly", job=people_job, cron_schedule="25 * * * *",
+    execution_timezone=PLANT_TIMEZONE,
+    description="Every hour after the main flow: new feedback requests, answers, badges, the "
+    "capability graph, onboarding and reminders (off by default, like every schedule).")
+
 defs = dg.Definitions(
     assets=[feedback_requests_asset, feedback_mart, badges_mart, capability_graph_mart,
             person_reminders_asset, onboarding_progress_mart],
     jobs=[people_job],
+    schedules=[people_hourly],
 )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.partitions import hourly_partitions
+from perf_orchestration.plant_calendar import PLANT_TIMEZONE
 
 perf_flow_job = dg.define_asset_job(
     "perf_flow_job",
@@ -24,4 +25,16 @@ roster_job = dg.define_asset_job(
     description="Refresh the HR roster snapshot (teams and employees).",
 )
 
-defs = dg.Definitions(jobs=[perf_flow_job, roster_job])
+# The plant's clock. Each turned on in the UI (Automation) when a plant goes live; off by
+# default so a trial instance or `dagster dev` runs nothing by itself.
+perf_flow_hourly = dg.build_schedule_from_partitioned_job(
+    perf_flow_job, minute_of_hour=10,
+    description="Ten minutes past every hour, the hour that just ended (late rows of earlier "
+    "hours land on their own hour's next run or a backfill).")
+
+roster_daily = dg.ScheduleDefinition(
+    name="roster_daily", job=roster_job, cron_schedule="0 5 * * *",
+    execution_timezone=PLANT_TIMEZONE,
+    description="The HR roster at 05:00 plant time, before the day shift.")
+
+defs = dg.Definitions(jobs=[perf_flow_job, roster_job], schedules=[perf_flow_hourly, roster_daily])

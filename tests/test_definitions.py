@@ -40,6 +40,30 @@ def test_jobs_exist_with_descriptions():
         assert defs.resolve_sensor_def(name).description
 
 
+def test_the_plant_clock_runs_each_job_for_the_right_period_and_starts_stopped():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    expected = {"perf_flow_job_schedule": ("10 * * * *", "perf_flow_job"),
+                "roster_daily": ("0 5 * * *", "roster_job"),
+                "people_hourly": ("25 * * * *", "people_job"),
+                "reports_job_schedule": ("30 6 * * *", "reports_job")}
+    for name, (cron, job) in expected.items():
+        schedule = defs.resolve_schedule_def(name)
+        assert (schedule.cron_schedule, schedule.job_name) == (cron, job), name
+        assert schedule.execution_timezone == "Asia/Shanghai", name
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED, name
+    # 09:10 plant time runs the hour 08:00-09:00; 06:30 runs the day before
+    for name, at, key in (("perf_flow_job_schedule", datetime(2026, 11, 2, 9, 10, tzinfo=tz),
+                           "2026-11-02-08:00"),
+                          ("reports_job_schedule", datetime(2026, 11, 2, 6, 30, tzinfo=tz),
+                           "2026-11-01")):
+        with dg.build_schedule_context(scheduled_execution_time=at) as context:
+            requests = list(defs.resolve_schedule_def(name).evaluate_tick(context).run_requests)
+        assert [r.partition_key for r in requests] == [key], name
+
+
 def test_partitioned_assets_backfill_in_one_run():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
