@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
+from perf_orchestration.config_files import plant_badges, plant_feedback, plant_onboarding
 from perf_orchestration.people.answers import build_feedback
 from perf_orchestration.people.badges import award_badges
 from perf_orchestration.people.capability import build_capability_graph
-from perf_orchestration.people.config import load_badges, load_feedback, load_onboarding
 from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
@@ -37,7 +37,7 @@ def _now() -> datetime:
           description="Feedback requests asked by the triggers of feedback.yaml, sent once.",
           **COMMON)
 def feedback_requests_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    engine, config = _engine(context), load_feedback()
+    engine, config = _engine(context), plant_feedback()
     created = plan_requests(engine, config, _now())
     sent = deliver_requests(engine, context.resources.delivery.channels(),
                             {f.id: f.minutes for f in config.forms})
@@ -67,7 +67,7 @@ def feedback_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
           deps=[["raw", "hr_trainings"], ["marts", "team_weekly_quality"]],
           description="Skill badges of badges.yaml: awarded once, revoked by rule.", **COMMON)
 def badges_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    config = load_badges()
+    config = plant_badges()
     out = award_badges(_engine(context), config, _now())
     return dg.MaterializeResult(metadata={**out, "config_version": config.version})
 
@@ -77,7 +77,7 @@ def badges_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
                 ["raw", "crm_proposals"], ["ops", "feedback_requests"]],
           description="Per person: skills with evidence, its date and source.", **COMMON)
 def capability_graph_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    out = build_capability_graph(_engine(context), load_feedback(), _now())
+    out = build_capability_graph(_engine(context), plant_feedback(), _now())
     return dg.MaterializeResult(metadata={"rows": out["rows"], "people": out["people"]})
 
 
@@ -103,7 +103,7 @@ def person_reminders_asset(context: dg.AssetExecutionContext) -> dg.MaterializeR
           "week and days to the first independent job, each with its records (onboarding.yaml).",
           **COMMON)
 def onboarding_progress_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    config = load_onboarding()
+    config = plant_onboarding()
     out = build_onboarding(_engine(context), config, context.run_id, _now())
     context.log.info(f"onboarding: {out['new_hires']} new hire(s) over {out['days']} day(s), "
                      f"latest day {out['latest_day']}, {out['quarantined']} feedback entry(ies) "

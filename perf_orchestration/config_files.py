@@ -20,6 +20,9 @@ from perf_orchestration.people.config import (
     BADGES_FILE,
     FEEDBACK_FILE,
     ONBOARDING_FILE,
+    BadgeConfig,
+    FeedbackConfig,
+    OnboardingConfig,
     load_badges,
     load_feedback,
     load_onboarding,
@@ -44,23 +47,35 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
 }
 
 
+def in_force(name: str, directory: str | Path | None = None):
+    """The config file `name` in force: the plant config folder's (explicit, else
+    $PERFFLOW_CONFIG_DIR), else the bundled one; validated by its loader."""
+    path = config_dir(directory) / name
+    return NAMED_FILES[name](path if path.exists() else None)
+
+
 def plant_rules(directory: str | Path | None = None) -> RuleSet:
-    """The rules in force: the config folder's rules.yaml, or the bundled one."""
-    path = config_dir(directory) / RULES_FILE
-    return load_rules(path if path.exists() else None)
+    return in_force(RULES_FILE, directory)
 
 
 def plant_workbooks(directory: str | Path | None = None):
-    """The workbook kinds in force: the config folder's workbooks.yaml, or the bundled one."""
-    path = config_dir(directory) / WORKBOOKS_FILE
-    return load_workbook_config(path if path.exists() else None)
+    return in_force(WORKBOOKS_FILE, directory)
 
 
 def plant_routing(directory: str | Path | None = None) -> RoutingConfig:
-    """The notification routing in force: the config folder's routing.yaml, or the
-    bundled one."""
-    path = config_dir(directory) / ROUTING_FILE
-    return load_routing(path if path.exists() else None)
+    return in_force(ROUTING_FILE, directory)
+
+
+def plant_feedback(directory: str | Path | None = None) -> FeedbackConfig:
+    return in_force(FEEDBACK_FILE, directory)
+
+
+def plant_badges(directory: str | Path | None = None) -> BadgeConfig:
+    return in_force(BADGES_FILE, directory)
+
+
+def plant_onboarding(directory: str | Path | None = None) -> OnboardingConfig:
+    return in_force(ONBOARDING_FILE, directory)
 
 
 def bundled_config_dir() -> Path:

@@ -197,3 +197,28 @@ def test_monthly_form_asks_each_front_line_user_once_a_month(sqlite_url, tmp_pat
     assert {r["form_version"] for r in created} == {"V1.0.3-line"}
     assert plan_requests(engine, config, NOW + timedelta(days=5)) == []
     assert len(plan_requests(engine, config, NOW + timedelta(days=30))) == 3
+
+
+def test_the_people_assets_read_the_plant_config_folder(sqlite_url, tmp_path, monkeypatch):
+    """A plant's own badges.yaml (PERFFLOW_CONFIG_DIR) is the one the asset applies, as
+    `perfflow validate` checks it; the bundled file is only the fallback."""
+    import dagster as dg
+
+    from assets.people import badges_mart
+    from perf_orchestration.config_files import bundled_config_dir
+    from resources.delivery import DeliveryResource
+    from resources.warehouse import WarehouseResource
+
+    text = (bundled_config_dir() / "badges.yaml").read_text()
+    assert "version: V1.0.0-plant" in text
+    (tmp_path / "badges.yaml").write_text(text.replace("version: V1.0.0-plant",
+                                                       "version: V1.1.0-plant1"))
+    monkeypatch.setenv("PERFFLOW_CONFIG_DIR", str(tmp_path))
+    _engine(sqlite_url).dispose()
+    result = dg.materialize([badges_mart], resources={
+        "warehouse": WarehouseResource(url=sqlite_url),
+        "delivery": DeliveryResource(webhook_url="http://127.0.0.1:9/unused")},
+        selection=[badges_mart])
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["config_version"].value == "V1.1.0-plant1"
