@@ -23,6 +23,12 @@ def _utc_naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def iso_week_key(day: date) -> str:
+    """The ISO week holding `day` as the calendar and the weekly marts name it: 2026-W45."""
+    iso = day.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
 def shift_of(local: datetime) -> tuple[str, datetime]:
     """The shift ('day' 08-20, 'night' 20-08) of a local time and that shift's local start."""
     base = local.replace(minute=0, second=0, microsecond=0)
@@ -53,7 +59,7 @@ def calendar_row(hour_start: datetime, tz_name: str = PLANT_TIMEZONE) -> dict:
         "shift_date": shift_start.strftime("%Y-%m-%d"),
         "shift_start": _utc_naive(shift_start),
         "day_start": _utc_naive(day_start),
-        "iso_week": f"{iso.year}-W{iso.week:02d}",
+        "iso_week": iso_week_key(local.date()),
         "week_start": _utc_naive(week_start),
     }
 

@@ -17,6 +17,7 @@ from perf_orchestration.goals.periods import as_datetime
 from perf_orchestration.goals.scores import attainment
 from perf_orchestration.goals.tables import goal_scores
 from perf_orchestration.goals.tree import GoalTree
+from perf_orchestration.plant_calendar import iso_week_key
 
 HEALTH_SUBJECTS = ("team", "person")
 
@@ -36,8 +37,7 @@ def current_scores(engine: sa.Engine) -> dict[str, dict]:
 def scores_for_day(engine: sa.Engine, day: date) -> dict[str, dict]:
     """Each goal's score row of the period holding the local date `day` (the day itself for
     daily goals, its ISO week for weekly ones)."""
-    iso = day.isocalendar()
-    keys = {"day": day.isoformat(), "week": f"{iso.year}-W{iso.week:02d}"}
+    keys = {"day": day.isoformat(), "week": iso_week_key(day)}
     with engine.connect() as conn:
         rows = conn.execute(sa.select(goal_scores).where(
             sa.or_(*(sa.and_(goal_scores.c.period_kind == kind, goal_scores.c.period == key)

@@ -12,14 +12,13 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import Badge, BadgeConfig
 from perf_orchestration.people.tables import badges
+from perf_orchestration.plant_calendar import iso_week_key
 from perf_orchestration.tables import RAW_TABLES
 
 
 def _week_after(iso_week: str) -> str:
     year, week = iso_week.split("-W")
-    monday = date.fromisocalendar(int(year), int(week), 1) + timedelta(days=7)
-    iso = monday.isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
+    return iso_week_key(date.fromisocalendar(int(year), int(week), 1) + timedelta(days=7))
 
 
 def qualifying_run(weekly: Mapping[str, float | None], at_least: float,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -60,12 +60,14 @@ def _hhmm(value: object) -> str:
     return "" if value is None else local_time(as_datetime(value)).strftime("%m-%d %H:%M")
 
 
-class _Reader:
-    """Queries that read only the tables that exist."""
+class DayReader:
+    """Queries of one plant day that read only the tables that exist: `window` binds the
+    day's [start, end) as `:window_start` / `:window_end`."""
 
-    def __init__(self, engine: sa.Engine, start: datetime, end: datetime):
-        self.engine = engine
-        self.window = window_params(engine.dialect.name, (start, end))
+    def __init__(self, engine: sa.Engine, day: date):
+        self.engine, self.day = engine, day
+        self.start, self.end = day_bounds(day)
+        self.window = window_params(engine.dialect.name, (self.start, self.end))
         inspector = sa.inspect(engine)
         self.tables = {f"{s}.{t}" for s in ("raw", "staging", "marts", "ops")
                        for t in inspector.get_table_names(schema=s)}
@@ -79,8 +81,7 @@ class _Reader:
 
 def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     """Everything on the war-room page of the local date `day`."""
-    start, end = day_bounds(day)
-    reader = _Reader(engine, start, end)
+    reader = DayReader(engine, day)
     facts = DayFacts(day)
     names = {r["employee_id"]: r["name"] for r in reader.rows(
         ("raw.hr_employees",), "select employee_id, name from raw.hr_employees")}
@@ -90,7 +91,7 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
                                                 f"{r['goal_id']}@{r['period']}")}
                      for r in facts.health if r["status"] == "red"]
     facts.episodes = _episodes(reader, names)
-    facts.tasks = _tasks(reader, names, end, {e["episode_id"] for e in facts.episodes})
+    facts.tasks = _tasks(reader, names, {e["episode_id"] for e in facts.episodes})
     facts.response_times = reader.rows(
         ("marts.response_times",),
         "select * from marts.response_times order by rule_id, team_id")
@@ -112,16 +113,11 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
         "select path, kind, status, reason, sheets_read, rows_landed, rows_quarantined, "
         "total_check, intake_at from ops.file_intake where intake_at >= :window_start "
         "order by intake_at, path", **reader.window)]
-    facts.workbook_rows = workbook_rows(reader, day)
+    facts.workbook_rows = workbook_rows(reader)
     return facts
 
 
-def reported_rows(engine: sa.Engine, day: date) -> dict[str, list[dict]]:
-    """What the departments' workbooks reported for the day, per workbook kind."""
-    return workbook_rows(_Reader(engine, *day_bounds(day)), day)
-
-
-def workbook_rows(reader: _Reader, day: date) -> dict[str, list[dict]]:
+def workbook_rows(reader: DayReader) -> dict[str, list[dict]]:
     """Per workbook kind with a team and a report date, the rows the departments reported
     for the day, each with its file, sheet and row (tables named by the intake config)."""
     from perf_orchestration.workbooks.config import PROVENANCE
@@ -136,13 +132,13 @@ def workbook_rows(reader: _Reader, day: date) -> dict[str, list[dict]]:
             "ingestion_run_id", "ingested_at", "report_date")]
         rows = reader.rows((table,), f"select {', '.join(shown)}, source_record_id from "
                            f"{table} where report_date = :day order by team, source_record_id",
-                           day=day.isoformat())
+                           day=reader.day.isoformat())
         if rows:
             out[table.removeprefix("raw.excel_")] = rows
     return out
 
 
-def _episodes(reader: _Reader, names: dict) -> list[dict]:
+def _episodes(reader: DayReader, names: dict) -> list[dict]:
     """Episodes that were open at some time of the day, with who was told."""
     episodes = reader.rows(
         ("ops.alert_episodes",),
@@ -168,7 +164,7 @@ def _episodes(reader: _Reader, names: dict) -> list[dict]:
     return out
 
 
-def _tasks(reader: _Reader, names: dict, end: datetime, episodes: set[str]) -> list[dict]:
+def _tasks(reader: DayReader, names: dict, episodes: set[str]) -> list[dict]:
     """Tasks of the day's episodes, and tasks open at some time of the day."""
     rows = [t for t in reader.rows(
         ("ops.tasks",),
@@ -178,10 +174,10 @@ def _tasks(reader: _Reader, names: dict, end: datetime, episodes: set[str]) -> l
         "order by due_at, task_id", **reader.window) if t["in_day"] or t["episode_id"] in episodes]
     return [{**t, "owner": f"{names.get(t['owner_id'], t['owner_id'])} ({t['owner_role']})",
              "due": _hhmm(t["due_at"]), "overdue": t["status"] == "open"
-             and as_datetime(t["due_at"]) < end} for t in rows]
+             and as_datetime(t["due_at"]) < reader.end} for t in rows]
 
 
-def _alarms(reader: _Reader) -> list[dict]:
+def _alarms(reader: DayReader) -> list[dict]:
     """Equipment failures of the day per device, most failures first."""
     rows = reader.rows(
         ("raw.mes_equipment_events",),

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.tree import GoalTree
-from perf_orchestration.reports.day_facts import reported_rows
+from perf_orchestration.reports.day_facts import DayReader, workbook_rows
 
 STATUS_FILLS = {"red": "F4B6B4", "yellow": "FBE7A1", "green": "B7E1C1"}
 HEADER_FILL = "DDDAD2"
@@ -68,16 +68,9 @@ def _sheet_title(team: dict, taken: set[str]) -> str:
     return title
 
 
-def _read(engine: sa.Engine, day: date) -> tuple[list[dict], dict[str, dict], dict, dict,
-                                                 dict]:
-    tables = {f"{s}.{t}" for s in ("raw", "marts")
-              for t in sa.inspect(engine).get_table_names(schema=s)}
-
+def _read(reader: DayReader) -> tuple[list[dict], dict[str, dict], dict, dict, dict]:
     def rows(table: str, sql: str, **params) -> list[dict]:
-        if table not in tables:
-            return []
-        with engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+        return reader.rows((table,), sql, **params)
 
     teams = rows("raw.hr_teams", "select team_id, name, workshop from raw.hr_teams "
                                  "order by workshop, team_id")
@@ -96,16 +89,16 @@ def _read(engine: sa.Engine, day: date) -> tuple[list[dict], dict[str, dict], di
         "marts.onboarding_progress",
         "select employee_id, days_since_hire, status as onboarding, training_share, "
         "feedback_per_week, days_to_first_job from marts.onboarding_progress "
-        "where as_of_date = :day", day=day.isoformat())}
+        "where as_of_date = :day", day=reader.day.isoformat())}
     return teams, people, badges, answers, onboarding
 
 
-def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
+def scorecard_rows(reader: DayReader, tree: GoalTree) -> list[dict]:
     """Every team and person goal scored for the day, with its health colour."""
-    if not sa.inspect(engine).has_table("goal_scores", schema="marts"):
+    if "marts.goal_scores" not in reader.tables:
         return []
-    scores = scores_for_day(engine, day)
-    health = {h["goal_id"]: h for h in health_rows(engine, tree, "", scores=scores)}
+    scores = scores_for_day(reader.engine, reader.day)
+    health = {h["goal_id"]: h for h in health_rows(reader.engine, tree, "", scores=scores)}
     out = []
     for goal_id, s in sorted(scores.items(), key=lambda kv: (kv[1]["subject"], kv[0])):
         h = health.get(goal_id)
@@ -118,10 +111,11 @@ def scorecard_rows(engine: sa.Engine, tree: GoalTree, day: date) -> list[dict]:
 def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
                        folder: Path) -> list[DepartmentWorkbook]:
     """Write FOLDER/hr_scorecards_<day>_<department>.xlsx for every department."""
-    teams, people, badges, answers, onboarding = _read(engine, day)
+    reader = DayReader(engine, day)
+    teams, people, badges, answers, onboarding = _read(reader)
     names = {t["team_id"]: t["name"] for t in teams}
     by_team: dict[str, list[dict]] = defaultdict(list)
-    for row in scorecard_rows(engine, tree, day):
+    for row in scorecard_rows(reader, tree):
         team = row["subject"] if row["subject"] not in people else \
             people[row["subject"]]["team_id"]
         who = people.get(row["subject"])
@@ -134,7 +128,7 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
                                       "last_answer": (answers.get(p["employee_id"]) or [""])[-1]})
     reported: dict[str, list[dict]] = defaultdict(list)  # by team id, from the workbooks
     team_ids = {t["name"]: t["team_id"] for t in teams}
-    for kind, kind_rows in reported_rows(engine, day).items():
+    for kind, kind_rows in workbook_rows(reader).items():
         for r in kind_rows:
             reported[team_ids.get(r["team"], r["team"])].append({"kind": kind, **r})
     departments: dict[str, list[dict]] = defaultdict(list)
