@@ -5,8 +5,8 @@ from datetime import UTC
 import dagster as dg
 
 from assets.partitions import hourly_partitions
-from perf_orchestration.alerts import evaluate_event_rules, evaluate_metric_rules
-from perf_orchestration.config_files import plant_rules
+from perf_orchestration.alerting.evaluate import evaluate_event_rules, evaluate_metric_rules
+from perf_orchestration.config.files import plant_rules
 
 
 @dg.asset(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.partitions import hourly_partitions
-from perf_orchestration.config_files import config_dir
+from perf_orchestration.config.files import config_dir
 from perf_orchestration.goals.heatmap import markdown_image, render_png
 from perf_orchestration.goals.lineage import goal_marts, score_column_sources
 from perf_orchestration.goals.pipeline import (

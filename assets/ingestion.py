@@ -5,9 +5,14 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from assets.partitions import hourly_partitions
-from perf_orchestration.entities import ENTITIES, Entity
-from perf_orchestration.ingestion import DEFAULT_BAD_SHARE_LIMIT, IngestionResult, Window, ingest
-from perf_orchestration.source_client import SourceCallError
+from perf_orchestration.ingestion.client import SourceCallError
+from perf_orchestration.ingestion.entities import ENTITIES, Entity
+from perf_orchestration.ingestion.landing import (
+    DEFAULT_BAD_SHARE_LIMIT,
+    IngestionResult,
+    Window,
+    ingest,
+)
 from resources.sources import source_resource_key
 
 OWNERS = ["team:data-engineering"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from perf_orchestration.config_files import plant_badges, plant_feedback, plant_onboarding
+from perf_orchestration.config.files import plant_badges, plant_feedback, plant_onboarding
 from perf_orchestration.people.answers import build_feedback
 from perf_orchestration.people.badges import award_badges
 from perf_orchestration.people.capability import build_capability_graph

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import daily_partitions
-from perf_orchestration.config_files import config_dir
+from perf_orchestration.config.files import config_dir
 from perf_orchestration.goals.pipeline import load_goal_config
 
 COMMON = dict(group_name="reports", owners=["team:performance"], kinds={"python", "html"},

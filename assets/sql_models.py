@@ -5,17 +5,17 @@ from pathlib import Path
 
 import dagster as dg
 
-import perf_orchestration
 from assets.partitions import hourly_partitions
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.freshness import hourly_volume, source_freshness
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.config.bundled import package_path
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.freshness import hourly_volume, source_freshness
 from perf_orchestration.sqlmodels import SqlProject, load_project, run_model, run_tests
 from perf_orchestration.sqlmodels.preview import preview
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import plant_calendar, upsert_calendar
 
 OWNERS = ["team:data-engineering"]
-SQL_ROOT = Path(perf_orchestration.__file__).resolve().parents[1] / "dbt_like_sql"
+SQL_ROOT = package_path("dbt_like_sql")
 GROUPS = {"staging": "staging", "marts": "metrics"}
 
 

@@ -38,11 +38,11 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
 def _fetch_floor(scenario: str | None) -> float:
     code = (
         "import time\n"
-        "from perf_orchestration.scenario import load_scenario\n"
+        "from perf_orchestration.scenarios.config import load_scenario\n"
         "from perf_orchestration.simulator import SimulatorServer\n"
-        "from perf_orchestration.source_client import SourceClient\n"
-        "from perf_orchestration.entities import ENTITIES\n"
-        "from perf_orchestration.ingestion import hourly_windows\n"
+        "from perf_orchestration.ingestion.client import SourceClient\n"
+        "from perf_orchestration.ingestion.entities import ENTITIES\n"
+        "from perf_orchestration.ingestion.landing import hourly_windows\n"
         f"s = load_scenario({scenario!r})\n"
         "srv = SimulatorServer(s, port=0); srv.start()\n"
         "t = time.perf_counter()\n"

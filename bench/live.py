@@ -143,11 +143,11 @@ def _history(engine, server, days: int) -> None:
 def tick_cost(days: int, repeats: int = 15) -> dict:
     import yaml
 
-    from perf_orchestration.rules.config import RuleSet
-    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.alerting.rules.config import RuleSet
+    from perf_orchestration.alerting.source_watch import WatchCursor, watch_tick
+    from perf_orchestration.ingestion.client import SourceClient
+    from perf_orchestration.scenarios.config import load_scenario
     from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.source_client import SourceClient
-    from perf_orchestration.source_watch import WatchCursor, watch_tick
     from perf_orchestration.tables import metadata
     from perf_orchestration.warehouse import embedded_url, ensure_schemas, make_engine
 

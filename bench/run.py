@@ -71,7 +71,7 @@ def load_time(repeats: int = 3) -> dict:
 
 
 def _scenario(days: float, base: str | None, faults: bool = True) -> dict:
-    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.scenarios.config import load_scenario
 
     data = load_scenario(base).model_dump(mode="json")
     data["hours"] = max(1, round(24 * days))
@@ -88,11 +88,11 @@ def _write_scenario(data: dict, folder: Path, name: str) -> Path:
 
 def fetch_floor(scenario_data: dict) -> tuple[float, int]:
     """Seconds to fetch every entity of the scenario with no checks or landing, and rows."""
-    from perf_orchestration.entities import ENTITIES
-    from perf_orchestration.ingestion import hourly_windows
-    from perf_orchestration.scenario import Scenario
+    from perf_orchestration.ingestion.client import SourceClient
+    from perf_orchestration.ingestion.entities import ENTITIES
+    from perf_orchestration.ingestion.landing import hourly_windows
+    from perf_orchestration.scenarios.config import Scenario
     from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.source_client import SourceClient
 
     scenario = Scenario.model_validate(scenario_data)
     rows = 0
@@ -108,12 +108,12 @@ def fetch_floor(scenario_data: dict) -> tuple[float, int]:
 
 def ingestion(label: str, url: str, scenario_data: dict) -> dict:
     """Rows/s through fetch, Great Expectations validation and landing, every entity."""
-    from perf_orchestration.entities import ENTITIES
-    from perf_orchestration.ingestion import hourly_windows, ingest
-    from perf_orchestration.quality import validate_records  # noqa: F401 - warm the import
-    from perf_orchestration.scenario import Scenario
+    from perf_orchestration.ingestion.client import SourceClient
+    from perf_orchestration.ingestion.entities import ENTITIES
+    from perf_orchestration.ingestion.landing import hourly_windows, ingest
+    from perf_orchestration.ingestion.quality import validate_records  # noqa: F401 - warm the import
+    from perf_orchestration.scenarios.config import Scenario
     from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.source_client import SourceClient
     from perf_orchestration.tables import metadata
     from perf_orchestration.warehouse import ensure_schemas, make_engine
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES
-from perf_orchestration.ingestion import hourly_windows, ingest
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.ingestion.entities import ENTITIES
+from perf_orchestration.ingestion.landing import hourly_windows, ingest
 from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, calendar_rows
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceClient
 from perf_orchestration.sqlmodels import load_project, run_model
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import RAW_TABLES, metadata, upsert_calendar
 from perf_orchestration.warehouse import embedded_url, ensure_schemas, make_engine
 

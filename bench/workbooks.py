@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perf_orchestration.quality.runtime import get_context  # noqa: E402
-from perf_orchestration.scenario import load_scenario  # noqa: E402
+from perf_orchestration.ingestion.quality.runtime import get_context  # noqa: E402
+from perf_orchestration.scenarios.config import load_scenario  # noqa: E402
 from perf_orchestration.warehouse import embedded_url, make_engine  # noqa: E402
 from perf_orchestration.workbooks import consolidate, load_workbook_config  # noqa: E402
 from perf_orchestration.workbooks.generate import (  # noqa: E402

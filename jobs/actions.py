@@ -3,12 +3,12 @@
 import dagster as dg
 from pydantic import Field
 
-from perf_orchestration.alert_store import ActionRequest
-from perf_orchestration.alertmanager.escalation import escalate_due
-from perf_orchestration.alertmanager.notify import dispatch_due
-from perf_orchestration.alerts import run_episode_actions
-from perf_orchestration.config_files import plant_routing, plant_rules
-from perf_orchestration.response import refresh_response_times
+from perf_orchestration.alerting.evaluate import run_episode_actions
+from perf_orchestration.alerting.notifications.escalation import escalate_due
+from perf_orchestration.alerting.notifications.notify import dispatch_due
+from perf_orchestration.alerting.response import refresh_response_times
+from perf_orchestration.alerting.store import ActionRequest
+from perf_orchestration.config.files import plant_routing, plant_rules
 
 DELIVERY_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from perf_orchestration.config_files import plant_workbooks
+from perf_orchestration.config.files import plant_workbooks
 
 
 class WorkbookFileConfig(dg.Config):

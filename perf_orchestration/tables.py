@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES, Entity
+from perf_orchestration.ingestion.entities import ENTITIES, Entity
 
 metadata = sa.MetaData()
 

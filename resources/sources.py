@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from perf_orchestration.entities import SYSTEMS
-from perf_orchestration.source_client import SourceClient
+from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.ingestion.entities import SYSTEMS
 
 
 class SourceApiResource(dg.ConfigurableResource):

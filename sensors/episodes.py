@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from jobs.actions import alert_actions_job, episode_run_request
-from perf_orchestration.alert_store import RULES_ASSET, action_requests_since
+from perf_orchestration.alerting.store import RULES_ASSET, action_requests_since
 from resources.warehouse import WarehouseResource
 
 

@@ -3,10 +3,10 @@
 import dagster as dg
 
 from jobs.actions import notification_dispatch_job
-from perf_orchestration.actions import utcnow
-from perf_orchestration.alertmanager.escalation import next_escalation
-from perf_orchestration.alertmanager.notify import next_due
-from perf_orchestration.config_files import plant_routing, plant_rules
+from perf_orchestration.alerting.actions import utcnow
+from perf_orchestration.alerting.notifications.escalation import next_escalation
+from perf_orchestration.alerting.notifications.notify import next_due
+from perf_orchestration.config.files import plant_routing, plant_rules
 from resources.warehouse import WarehouseResource
 
 

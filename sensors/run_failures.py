@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from perf_orchestration.ops_notices import run_failure_message
+from perf_orchestration.alerting.ops_notices import run_failure_message
 from resources.delivery import DeliveryResource
 
 

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from jobs.actions import alert_actions_job, episode_run_request
-from perf_orchestration.config_files import plant_rules
-from perf_orchestration.source_watch import WatchCursor, watch_tick
+from perf_orchestration.alerting.source_watch import WatchCursor, watch_tick
+from perf_orchestration.config.files import plant_rules
 from resources.sources import SourceApiResource
 from resources.warehouse import WarehouseResource
 

@@ -19,18 +19,22 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from perf_orchestration.actions import utcnow
-from perf_orchestration.alertmanager.ack_server import AckServer
-from perf_orchestration.alertmanager.config import load_routing
-from perf_orchestration.alertmanager.escalation import ack_link, escalate_due, next_escalation
-from perf_orchestration.alertmanager.notify import dispatch_due
-from perf_orchestration.alerts import run_episode_actions
+from perf_orchestration.alerting.actions import utcnow
+from perf_orchestration.alerting.evaluate import run_episode_actions
+from perf_orchestration.alerting.notifications.ack_server import AckServer
+from perf_orchestration.alerting.notifications.config import load_routing
+from perf_orchestration.alerting.notifications.escalation import (
+    ack_link,
+    escalate_due,
+    next_escalation,
+)
+from perf_orchestration.alerting.notifications.notify import dispatch_due
+from perf_orchestration.alerting.rules import load_rules
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
 from perf_orchestration.plant_calendar import PLANT_TIMEZONE
-from perf_orchestration.rules import load_rules
 from perf_orchestration.tables import alert_episodes, alert_transitions, metadata
-from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
-from perf_orchestration.testing_rows import land_people, land_rows
+from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.testing.rows import land_people, land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 T0 = datetime(2026, 11, 2, 1, 0)  # 09:00 plant time, a Monday

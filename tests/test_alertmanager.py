@@ -8,20 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.alert_store import RULES_ASSET, record_event_firings
-from perf_orchestration.alertmanager.config import load_routing
-from perf_orchestration.alertmanager.notify import dispatch_due, next_due
-from perf_orchestration.alertmanager.silences import (
+from perf_orchestration.alerting.evaluate import run_episode_actions
+from perf_orchestration.alerting.notifications.config import load_routing
+from perf_orchestration.alerting.notifications.notify import dispatch_due, next_due
+from perf_orchestration.alerting.notifications.silences import (
     SilenceError,
     add_silence,
     expire_silence,
     list_silences,
 )
-from perf_orchestration.alerts import run_episode_actions
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.alerting.rules import Firing, load_rules
+from perf_orchestration.alerting.rules.config import RuleSet
+from perf_orchestration.alerting.store import RULES_ASSET, record_event_firings
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
-from perf_orchestration.rules import Firing, load_rules
-from perf_orchestration.rules.config import RuleSet
 from perf_orchestration.tables import (
     RAW_TABLES,
     action_log,
@@ -32,7 +32,7 @@ from perf_orchestration.tables import (
     notification_log,
     tasks,
 )
-from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 T0 = datetime(2026, 11, 2, 1, 0)  # 09:00 plant time, a Monday
@@ -271,7 +271,7 @@ def test_routing_refusals_name_the_file_and_entry(tmp_path, extra, message):
 
 
 def test_the_bundled_routing_loads_and_routes_by_domain():
-    from perf_orchestration.alertmanager.matching import matched_routes
+    from perf_orchestration.alerting.notifications.matching import matched_routes
 
     assert [r.id for r in matched_routes(ROUTING, {"domain": "quality"})] == ["quality"]
     crit = matched_routes(ROUTING, {"severity": "critical", "domain": "quality"})
@@ -281,7 +281,7 @@ def test_the_bundled_routing_loads_and_routes_by_domain():
 
 
 def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, receivers):
-    from perf_orchestration.alertmanager.escalation import (
+    from perf_orchestration.alerting.notifications.escalation import (
         AckError,
         ack_link,
         acknowledge,
@@ -319,14 +319,14 @@ def test_acknowledgement_stops_escalation_and_silence_escalates_once(engine, rec
 
 def test_an_acknowledgement_arriving_while_escalation_is_judged_stops_it(engine, receivers,
                                                                          monkeypatch):
-    from perf_orchestration.alertmanager import escalation
+    from perf_orchestration.alerting.notifications import escalation
 
     _, smtp, channels = receivers
     episode = _fai_episode(engine, "T4", T0)
     run_episode_actions(engine, RULES, episode, channels, routing=ROUTING, now=T0)
     dispatch_due(engine, ROUTING, channels, now=T0 + timedelta(seconds=11))
     before = sum(smtp.count_by_key().values())
-    import perf_orchestration.alerts as alerts
+    import perf_orchestration.alerting.evaluate as alerts
 
     facts = alerts.episode_facts
 

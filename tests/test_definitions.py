@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from perf_orchestration.definitions import defs
-from perf_orchestration.entities import ENTITIES
+from perf_orchestration.ingestion.entities import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -299,16 +299,16 @@ def test_the_live_formula_agrees_with_the_mart(demo_dir):
 
     import sqlalchemy as sa
 
-    from perf_orchestration.scenario import load_scenario
-    from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.source_client import SourceClient
-    from perf_orchestration.source_watch import (
+    from perf_orchestration.alerting.source_watch import (
         LIVE_METRICS,
         EntityCursor,
         TickOutcome,
         WatchCursor,
         _judge_windows,
     )
+    from perf_orchestration.ingestion.client import SourceClient
+    from perf_orchestration.scenarios.config import load_scenario
+    from perf_orchestration.simulator import SimulatorServer
     from perf_orchestration.warehouse import embedded_url, make_engine
 
     with SimulatorServer(load_scenario(), port=0) as server:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from perf_orchestration.cli import main
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.goals import load_calibration, load_goals
 from perf_orchestration.goals.tree import BUNDLED_GOALS
 

@@ -13,7 +13,6 @@ import pytest
 import yaml
 from test_metrics import ROOT, _value, land, local, norm, query
 
-from perf_orchestration.entities import ENTITIES
 from perf_orchestration.goals.calibration import rescale
 from perf_orchestration.goals.pipeline import (
     align,
@@ -24,8 +23,9 @@ from perf_orchestration.goals.pipeline import (
 )
 from perf_orchestration.goals.scores import ATTAINMENT_CAP, ScoreRun, attainment, weighted_rollup
 from perf_orchestration.goals.trace import trace_lines
+from perf_orchestration.ingestion.entities import ENTITIES
 from perf_orchestration.plant_calendar import calendar_rows
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import generate_dataset
 from perf_orchestration.sqlmodels import load_project, run_project
 from perf_orchestration.warehouse import make_engine

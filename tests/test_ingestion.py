@@ -11,11 +11,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.ingestion import hourly_windows, ingest, latest_partition_counts
-from perf_orchestration.scenario import Scenario, load_scenario
+from perf_orchestration.ingestion.client import SourceCallError, SourceClient
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.landing import hourly_windows, ingest, latest_partition_counts
+from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceCallError, SourceClient
 from perf_orchestration.tables import metadata
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

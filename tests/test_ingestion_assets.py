@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.ingestion import ingestion_assets
-from perf_orchestration.scenario import Scenario, load_scenario
+from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from resources.sources import SourceApiResource
 from resources.warehouse import WarehouseResource

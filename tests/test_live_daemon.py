@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.rules.config import BUNDLED_RULES
 from perf_orchestration.cli.live import start_live
-from perf_orchestration.rules.config import BUNDLED_RULES
 from perf_orchestration.tables import action_log, alert_episodes, tasks
 from perf_orchestration.warehouse import make_engine
 

@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.configfile import ConfigError
-from perf_orchestration.entities import ENTITIES, ENTITIES_BY_TABLE
-from perf_orchestration.line_config import LineConfig, load_line_config
-from perf_orchestration.metric_library import METRICS, METRICS_BY_NAME
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.ingestion.entities import ENTITIES, ENTITIES_BY_TABLE
+from perf_orchestration.metrics.library import METRICS, METRICS_BY_NAME
+from perf_orchestration.metrics.lines import LineConfig, load_line_config
 from perf_orchestration.plant_calendar import PLANT_TIMEZONE, calendar_row, calendar_rows
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import generate_dataset
 from perf_orchestration.sqlmodels import load_project, run_model, run_project, run_tests
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import RAW_TABLES, SNAPSHOT_PARTITION, metadata, upsert_calendar
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

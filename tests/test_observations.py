@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.alerts import evaluate_metric_rules
-from perf_orchestration.observations import subject_observations
-from perf_orchestration.rules.config import RuleSet
+from perf_orchestration.alerting.evaluate import evaluate_metric_rules
+from perf_orchestration.alerting.observations import subject_observations
+from perf_orchestration.alerting.rules.config import RuleSet
 from perf_orchestration.tables import RAW_TABLES, metadata
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

@@ -7,14 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.config_files import validate_config_dir
-from perf_orchestration.configfile import ConfigError
-from perf_orchestration.people.config import ONBOARDING_FILE, _bundled, load_onboarding
+from perf_orchestration.config.bundled import bundled_file
+from perf_orchestration.config.files import validate_config_dir
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.people.config import ONBOARDING_FILE, load_onboarding
 from perf_orchestration.people.onboarding import FirstJob, build_onboarding, progress_row
 from perf_orchestration.people.tables import ensure_people_tables, onboarding_progress
 from perf_orchestration.plant_calendar import calendar_row
 from perf_orchestration.tables import metadata, quarantine, upsert_calendar
-from perf_orchestration.testing_rows import land_rows
+from perf_orchestration.testing.rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 CONFIG = load_onboarding()
@@ -210,7 +211,7 @@ def test_the_mart_from_warehouse_rows_with_unknown_people_quarantined(warehouse_
 
 
 def test_the_simulator_plants_a_cohort_with_its_records():
-    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.scenarios.config import load_scenario
     from perf_orchestration.simulator.generate import generate_dataset
     from perf_orchestration.simulator.generate_onboarding import UNKNOWN_MENTEE
 
@@ -242,7 +243,7 @@ def test_the_simulator_plants_a_cohort_with_its_records():
 ])
 def test_bad_onboarding_config_is_one_line_naming_file_and_entry(tmp_path, original,
                                                                   replacement, expected, where):
-    good = _bundled(ONBOARDING_FILE).read_text()
+    good = bundled_file(ONBOARDING_FILE).read_text()
     assert original in good
     path = tmp_path / ONBOARDING_FILE
     path.write_text(good.replace(original, replacement, 1))
@@ -253,7 +254,7 @@ def test_bad_onboarding_config_is_one_line_naming_file_and_entry(tmp_path, origi
 
 
 def test_validate_names_a_bad_onboarding_file(tmp_path):
-    good = _bundled(ONBOARDING_FILE).read_text()
+    good = bundled_file(ONBOARDING_FILE).read_text()
     (tmp_path / ONBOARDING_FILE).write_text(good.replace("lean-basics", "juggling"))
     problems, checked = validate_config_dir(tmp_path)
     assert checked == 1

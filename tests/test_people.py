@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.people.answers import build_feedback
 from perf_orchestration.people.badges import award_badges, qualifying_run
 from perf_orchestration.people.config import load_badges, load_feedback
@@ -14,7 +14,7 @@ from perf_orchestration.people.reminders import daily_proposals, episodes, plan_
 from perf_orchestration.people.requests import plan_requests
 from perf_orchestration.people.tables import badges, ensure_people_tables, feedback
 from perf_orchestration.tables import metadata, quarantine
-from perf_orchestration.testing_rows import land_rows
+from perf_orchestration.testing.rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 NOW = datetime(2026, 11, 3, 12, tzinfo=UTC)
@@ -167,9 +167,9 @@ def test_training_badge_awarded_once(warehouse_url):
 ])
 def test_bad_config_is_one_line_naming_file_and_entry(tmp_path, name, original, replacement,
                                                       expected):
-    from perf_orchestration.people.config import _bundled
+    from perf_orchestration.config.bundled import bundled_file
 
-    good = _bundled(name).read_text()
+    good = bundled_file(name).read_text()
     assert original in good
     path = tmp_path / name
     path.write_text(good.replace(original, replacement, 1))
@@ -205,7 +205,7 @@ def test_the_people_assets_read_the_plant_config_folder(sqlite_url, tmp_path, mo
     import dagster as dg
 
     from assets.people import badges_mart
-    from perf_orchestration.config_files import bundled_config_dir
+    from perf_orchestration.config.files import bundled_config_dir
     from resources.delivery import DeliveryResource
     from resources.warehouse import WarehouseResource
 

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE, Entity
-from perf_orchestration.quality import (
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE, Entity
+from perf_orchestration.ingestion.quality import (
     CHECK_ORDER,
     DUPLICATE_ROW,
     EXPECTATION_ORDER,
@@ -117,7 +117,8 @@ def assert_nothing_lost(outcome: ValidationOutcome, total: int) -> None:
 
 
 def test_importing_quality_does_not_import_great_expectations():
-    code = "import sys, perf_orchestration.quality\nprint('great_expectations' in sys.modules)"
+    code = ("import sys, perf_orchestration.ingestion.quality\n"
+            "print('great_expectations' in sys.modules)")
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

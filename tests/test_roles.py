@@ -1,6 +1,7 @@
 """Least privilege on PostgreSQL: connect as each role and see what it can and cannot do.
 
-`perfflow roles apply` runs deploy/roles.sql on a database of its own, with role names
+`perfflow roles apply` runs perf_orchestration/deploy/roles.sql on a database of its own,
+with role names
 unique to this test session (roles are cluster-wide); login roles are made members,
 the pipeline lands rows and runs the SQL models as itself, then HR and the auditor
 read what they may and are refused the rest. Everything is dropped at the end.
@@ -16,14 +17,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.ingestion import hourly_windows, ingest
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.landing import hourly_windows, ingest
 from perf_orchestration.plant_calendar import calendar_rows
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceClient
 from perf_orchestration.sqlmodels import load_project, run_model
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import metadata, upsert_calendar
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

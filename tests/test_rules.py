@@ -17,10 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from perf_orchestration.configfile import ConfigError
-from perf_orchestration.entities import ROLES
-from perf_orchestration.metric_library import METRICS_BY_NAME
-from perf_orchestration.rules import (
+from perf_orchestration.alerting.rules import (
     BUNDLED_RULES,
     ERROR,
     FIRING,
@@ -41,6 +38,9 @@ from perf_orchestration.rules import (
     load_rules,
     observations_from,
 )
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.ingestion.entities import ROLES
+from perf_orchestration.metrics.library import METRICS_BY_NAME
 
 T0 = datetime(2026, 11, 2, 1, 0)  # UTC naive, 09:00 plant time
 H = timedelta(hours=1)
@@ -111,7 +111,7 @@ def test_content_hash_follows_the_text(tmp_path):
 
 
 def test_templates_known_here_are_the_ones_rendered():
-    templates = pytest.importorskip("perf_orchestration.templates")
+    templates = pytest.importorskip("perf_orchestration.alerting.templates")
     assert set(TEMPLATE_NAMES) == set(templates.TEMPLATES)
 
 

@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 import requests
 
-from perf_orchestration.entities import ENTITIES, ENTITIES_BY_TABLE
-from perf_orchestration.scenario import Scenario, load_scenario
+from perf_orchestration.ingestion.entities import ENTITIES, ENTITIES_BY_TABLE
+from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer, generate_dataset
 
 TOKEN = "sim-test-token"

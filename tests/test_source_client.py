@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from perf_orchestration.source_client import SourceCallError, SourceClient
+from perf_orchestration.ingestion.client import SourceCallError, SourceClient
 
 
 class _Script:

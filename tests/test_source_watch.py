@@ -11,19 +11,19 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.alert_store import (
+from perf_orchestration.alerting.rules import load_rules, observations_from
+from perf_orchestration.alerting.source_watch import WatchCursor, watch_tick
+from perf_orchestration.alerting.store import (
     RULES_ASSET,
     SOURCE_WATCH,
     action_requests_since,
     record_metric_evaluation,
 )
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.ingestion import ingest
-from perf_orchestration.rules import load_rules, observations_from
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.landing import ingest
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceClient
-from perf_orchestration.source_watch import WatchCursor, watch_tick
 from perf_orchestration.tables import alert_episodes, alert_transitions, metadata
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.sqlmodels import (
     ModelError,
     TranslationError,

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from perf_orchestration.freshness import hourly_volume, source_freshness
-from perf_orchestration.ingestion import hourly_windows
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.ingestion.freshness import hourly_volume, source_freshness
+from perf_orchestration.ingestion.landing import hourly_windows
 from perf_orchestration.plant_calendar import calendar_row
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import RAW_TABLES, metadata
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from jobs.workbooks import workbook_intake_job
 from perf_orchestration.cli import main
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks import content_hash
 from perf_orchestration.workbooks.generate import demo_folder, production_workbook

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks import consolidate, load_workbook_config, workbook_files
 from perf_orchestration.workbooks.generate import encrypted_file

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from perf_orchestration.configfile import ConfigError
-from perf_orchestration.deploy import SettingError
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.warehouse import WarehouseError
 
 
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                     "(default: $PERFFLOW_WAREHOUSE_URL)")
     ra.add_argument("--prefix", default="perfflow",
                     help="role names are PREFIX_pipeline, PREFIX_hr, PREFIX_auditor")
-    ra.add_argument("--file", help="roles SQL (default: deploy/roles.sql)")
+    ra.add_argument("--file", help="roles SQL (default: perf_orchestration/deploy/roles.sql)")
 
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
-from perf_orchestration.alertmanager.escalation import AckError, acknowledge, verify_ack_link
-from perf_orchestration.alertmanager.notify import ACK_SECRET_ENV
+from perf_orchestration.alerting.notifications.escalation import (
+    AckError,
+    acknowledge,
+    verify_ack_link,
+)
+from perf_orchestration.alerting.notifications.notify import ACK_SECRET_ENV
+from perf_orchestration.alerting.response import refresh_response_times
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.response import refresh_response_times
 from perf_orchestration.warehouse import make_engine
 
 

@@ -6,10 +6,10 @@ import logging
 import os
 import sys
 
-from perf_orchestration.alertmanager.ack_server import AckServer
-from perf_orchestration.alertmanager.notify import ACK_SECRET_ENV, ACK_URL_ENV
+from perf_orchestration.alerting.notifications.ack_server import AckServer
+from perf_orchestration.alerting.notifications.notify import ACK_SECRET_ENV, ACK_URL_ENV
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.config_files import plant_rules
+from perf_orchestration.config.files import plant_rules
 
 
 def run_ack_server(host: str, port: int, warehouse: str | None, path: str,

@@ -11,11 +11,17 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.observations import team_hour_observations
+from perf_orchestration.alerting.recipients import recipients
+from perf_orchestration.alerting.rules import (
+    Event,
+    Observation,
+    backtest,
+    evaluate_events,
+    load_rules,
+)
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.observations import team_hour_observations
 from perf_orchestration.plant_calendar import PLANT_TIMEZONE, calendar_row
-from perf_orchestration.routing import recipients
-from perf_orchestration.rules import Event, Observation, backtest, evaluate_events, load_rules
 from perf_orchestration.tables import RAW_TABLES
 from perf_orchestration.warehouse import WarehouseError, make_engine
 

@@ -22,9 +22,9 @@ import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
 from perf_orchestration.cli.summary import build_summary, reports_summary, write_report
-from perf_orchestration.entities import SYSTEMS
+from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
-from perf_orchestration.scenario import Scenario, load_scenario
+from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.warehouse import embedded_url, make_engine, redacted
 from perf_orchestration.workbooks.generate import demo_folder
@@ -155,9 +155,9 @@ def _live_storm(defs, instance, logger, progress, server: SimulatorServer) -> li
 def _dispatch_notifications(defs, instance, logger, progress, url: str) -> list:
     """Wait for the queued notification groups to come due and dispatch them, as the
     dispatch sensor does in the daemon (group_wait is 10 s in the bundled routing)."""
-    from perf_orchestration.actions import utcnow
-    from perf_orchestration.alertmanager.notify import next_due
-    from perf_orchestration.config_files import plant_routing
+    from perf_orchestration.alerting.actions import utcnow
+    from perf_orchestration.alerting.notifications.notify import next_due
+    from perf_orchestration.config.files import plant_routing
 
     engine = make_engine(url)
     results = []
@@ -250,7 +250,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     server.start()
     stages["simulator_start_seconds"] = time.perf_counter() - t
     progress(f"plant simulator serving on {server.url}")
-    from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 
     webhook_secret = secrets.token_hex(16)
     webhook = WebhookReceiver(webhook_secret)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from perf_orchestration.deploy import (
+from perf_orchestration.deploy.checks import (
     RoleNames,
     SettingError,
     apply_roles,

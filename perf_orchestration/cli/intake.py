@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.config_files import plant_workbooks
+from perf_orchestration.config.files import plant_workbooks
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks import consolidate, workbook_files
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perf_orchestration.entities import SYSTEMS
+from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.warehouse import embedded_url, make_engine
 
 # The live instance: the queue is checked every second (the default is 5 s) and runs are
@@ -148,9 +148,9 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
     stack = LiveStack(out_dir, env)
     try:
         if simulate:
-            from perf_orchestration.scenario import load_scenario
+            from perf_orchestration.scenarios.config import load_scenario
             from perf_orchestration.simulator import SimulatorServer
-            from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+            from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 
             token, secret = secrets.token_urlsafe(16), secrets.token_hex(16)
             stack.simulator = SimulatorServer(load_scenario(), port=0, token=token).start()
@@ -185,9 +185,9 @@ def _start_ack_server(stack: LiveStack, simulate: bool, port: int,
                       config_dir: str | None) -> None:
     """Serve the acknowledgement links; with --simulate the notifications' links point at
     it (a generated secret), else PERFFLOW_ACK_URL stays the plant's proxy address."""
-    from perf_orchestration.alertmanager.ack_server import AckServer
-    from perf_orchestration.alertmanager.notify import ACK_SECRET_ENV, ACK_URL_ENV
-    from perf_orchestration.config_files import plant_rules
+    from perf_orchestration.alerting.notifications.ack_server import AckServer
+    from perf_orchestration.alerting.notifications.notify import ACK_SECRET_ENV, ACK_URL_ENV
+    from perf_orchestration.config.files import plant_rules
 
     secret = secrets.token_hex(16) if simulate else os.environ.get(ACK_SECRET_ENV)
     if not secret:

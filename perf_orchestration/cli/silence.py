@@ -7,8 +7,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from perf_orchestration.actions import utcnow
-from perf_orchestration.alertmanager.silences import (
+from perf_orchestration.alerting.actions import utcnow
+from perf_orchestration.alerting.notifications.silences import (
     SilenceError,
     add_silence,
     expire_silence,

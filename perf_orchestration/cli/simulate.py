@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import SimulatorServer
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.alerting.response import percentile
+from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.people.summary import people_summary
-from perf_orchestration.response import percentile
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks.report import intake_summary
 
@@ -141,8 +141,8 @@ def alert_summary(engine) -> dict:
     """
     from sqlalchemy import select
 
-    from perf_orchestration.alert_store import FIRED, SOURCE_WATCH
-    from perf_orchestration.rules import FIRING
+    from perf_orchestration.alerting.rules import FIRING
+    from perf_orchestration.alerting.store import FIRED, SOURCE_WATCH
     from perf_orchestration.tables import action_log, alert_episodes, alert_transitions
 
     with engine.connect() as conn:

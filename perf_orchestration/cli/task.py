@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from perf_orchestration.alerting.task_board import TaskError, complete_task, open_tasks
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.task_board import TaskError, complete_task, open_tasks
 from perf_orchestration.warehouse import make_engine
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.config_files import config_dir
+from perf_orchestration.config.files import config_dir
 from perf_orchestration.goals.pipeline import load_goal_config
 from perf_orchestration.goals.trace import parse_target, trace_lines
 from perf_orchestration.warehouse import make_engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from perf_orchestration.config_files import config_dir, validate_config_dir
+from perf_orchestration.config.files import config_dir, validate_config_dir
 
 
 def run_validate(config: str | None, scenarios: list[str]) -> int:

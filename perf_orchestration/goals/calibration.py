@@ -25,12 +25,13 @@ from pydantic import (
     model_validator,
 )
 
-from perf_orchestration.configfile import ConfigError, parse_yaml, validation_problems
+from perf_orchestration.config.bundled import bundled_file
+from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 from perf_orchestration.goals.config import Id
 from perf_orchestration.goals.tree import GOALS_FILE, GoalTree, load_goals
 
 CALIBRATION_FILE = "calibration.yaml"
-BUNDLED_CALIBRATION = Path(__file__).resolve().parent.parent / CALIBRATION_FILE
+BUNDLED_CALIBRATION = bundled_file(CALIBRATION_FILE)
 
 
 class _Strict(BaseModel):

@@ -28,7 +28,7 @@ from perf_orchestration.goals.subjects import (
     KnownRoster,
     relation_for,
 )
-from perf_orchestration.metric_library import METRICS_BY_NAME, Metric
+from perf_orchestration.metrics.library import METRICS_BY_NAME, Metric
 
 Level = Literal["company", "department", "team", "person"]
 LEVELS: tuple[str, ...] = ("company", "department", "team", "person")
@@ -52,7 +52,7 @@ class Contribution(_Strict):
 class DataSource(_Strict):
     """The metric that measures the goal, for one subject, against a target per period."""
 
-    metric: str = Field(description="a metric name from perf_orchestration.metric_library")
+    metric: str = Field(description="a metric name from perf_orchestration.metrics.library")
     team: str | None = Field(default=None, description="hr_teams.team_id")
     line: str | None = Field(default=None, description="hr_teams.line_id")
     person: str | None = Field(default=None, description="hr_employees.employee_id")

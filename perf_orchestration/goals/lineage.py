@@ -7,7 +7,7 @@ numerator is, for instance, team_daily_quality.fai_passed.
 from __future__ import annotations
 
 from perf_orchestration.goals.subjects import SUBJECT_COLUMNS, relation_for
-from perf_orchestration.metric_library import METRICS
+from perf_orchestration.metrics.library import METRICS
 
 SUBJECT_KINDS = ("team", "line", "person", "plant")
 

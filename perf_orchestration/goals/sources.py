@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from perf_orchestration.metric_library import TEAM_HOURLY, Metric
+from perf_orchestration.metrics.library import TEAM_HOURLY, Metric
 
 # Daily marts of the team-hour metrics, per subject kind.
 TEAM_METRIC_MARTS = {"team": "team_daily_quality", "line": "line_daily_quality",
@@ -85,7 +85,7 @@ class KnownRoster:
 
 def roster_from_scenario(path: Path | None = None) -> KnownRoster:
     """The roster the plant simulator serves for a scenario (default: the bundled one)."""
-    from perf_orchestration.scenario import load_scenario
+    from perf_orchestration.scenarios.config import load_scenario
     from perf_orchestration.simulator.names import build_roster
 
     scenario = load_scenario(path)

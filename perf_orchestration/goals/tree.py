@@ -15,12 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from perf_orchestration.configfile import ConfigError, parse_yaml, validation_problems
+from perf_orchestration.config.bundled import bundled_file
+from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 from perf_orchestration.goals.config import LEVELS, Goal, GoalsFile
 from perf_orchestration.goals.subjects import KnownRoster, bundled_roster, roster_for
 
 GOALS_FILE = "goals.yaml"
-BUNDLED_GOALS = Path(__file__).resolve().parent.parent / GOALS_FILE
+BUNDLED_GOALS = bundled_file(GOALS_FILE)
 WEIGHT_TOLERANCE = 0.01
 
 

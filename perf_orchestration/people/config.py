@@ -5,14 +5,14 @@ a bad entry is one line naming file and id."""
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from perf_orchestration.configfile import load_model
-from perf_orchestration.entities import COURSES, FAILURE_CODES, ROLES
+from perf_orchestration.config.bundled import bundled_file
+from perf_orchestration.config.loading import load_model
+from perf_orchestration.ingestion.entities import COURSES, FAILURE_CODES, ROLES
 
 FEEDBACK_FILE = "feedback.yaml"
 BADGES_FILE = "badges.yaml"
@@ -147,18 +147,14 @@ class BadgeConfig(_Strict):
         return self
 
 
-def _bundled(name: str) -> Path:
-    return Path(str(resources.files("perf_orchestration"))) / name
-
-
 def load_feedback(path: Path | str | None = None) -> FeedbackConfig:
     """Read and validate feedback.yaml (default: the bundled one), or raise ConfigError."""
-    return load_model(path or _bundled(FEEDBACK_FILE), FeedbackConfig)
+    return load_model(path or bundled_file(FEEDBACK_FILE), FeedbackConfig)
 
 
 def load_badges(path: Path | str | None = None) -> BadgeConfig:
     """Read and validate badges.yaml (default: the bundled one), or raise ConfigError."""
-    return load_model(path or _bundled(BADGES_FILE), BadgeConfig)
+    return load_model(path or bundled_file(BADGES_FILE), BadgeConfig)
 
 
 
@@ -228,4 +224,4 @@ class OnboardingConfig(_Strict):
 
 def load_onboarding(path: Path | str | None = None) -> OnboardingConfig:
     """Read and validate onboarding.yaml (default: the bundled one), or raise ConfigError."""
-    return load_model(path or _bundled(ONBOARDING_FILE), OnboardingConfig)
+    return load_model(path or bundled_file(ONBOARDING_FILE), OnboardingConfig)

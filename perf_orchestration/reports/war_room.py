@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from perf_orchestration.goals.heatmap import render_png
 from perf_orchestration.goals.tree import GoalTree
@@ -52,7 +52,7 @@ def _ratio(num: float | None, den: float | None) -> str:
 
 def render_page(facts: DayFacts, goals_version: str, source: str, now: datetime) -> str:
     """The page's HTML for the facts of one day."""
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
+    env = Environment(loader=PackageLoader("perf_orchestration.reports", ""), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["basename"] = lambda path: Path(str(path)).name
     env.globals.update(fmt=_fmt, seconds=_seconds, percent=_percent, money=_money,

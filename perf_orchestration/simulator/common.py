@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from perf_orchestration.scenario import EquipmentFailure, MetricDip, Scenario, TeamSpec
+from perf_orchestration.scenarios.config import EquipmentFailure, MetricDip, Scenario, TeamSpec
 
 HOUR = timedelta(hours=1)
 DEVICE_TYPES = {"welding": "welding_robot", "painting": "paint_robot",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE, Entity
-from perf_orchestration.scenario import Scenario, SourceFault
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE, Entity
+from perf_orchestration.scenarios.config import Scenario, SourceFault
 from perf_orchestration.simulator.common import HOUR, iso, rng_for, utc
 from perf_orchestration.simulator.dataset import FaultRecord, Record, RowMeta
 

@@ -10,8 +10,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from perf_orchestration.entities import ENTITIES, Entity
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.ingestion.entities import ENTITIES, Entity
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator import generate_business as biz
 from perf_orchestration.simulator import generate_mes as mes
 from perf_orchestration.simulator import generate_onboarding as onboarding

@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from perf_orchestration.scenario import CrmRenewal, Scenario
+from perf_orchestration.scenarios.config import CrmRenewal, Scenario
 from perf_orchestration.simulator.common import (
     Diffuser,
     hour_starts,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import (
     CHANGEOVER_STANDARD_MINUTES,
     DAY_SHIFT_START,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import (
     at_local,
     hour_starts,

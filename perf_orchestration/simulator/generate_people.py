@@ -12,7 +12,7 @@ import json
 from datetime import time, timedelta
 from typing import Any
 
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import at_local, range_end, rng_for
 from perf_orchestration.simulator.names import Roster
 

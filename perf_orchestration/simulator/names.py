@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
-from perf_orchestration.scenario import Scenario, TeamSpec
+from perf_orchestration.scenarios.config import Scenario, TeamSpec
 from perf_orchestration.simulator.common import (
     at_local,
     production_teams,

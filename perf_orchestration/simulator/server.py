@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.dataset import Dataset
 from perf_orchestration.simulator.generate import generate_dataset
 from perf_orchestration.simulator.state import (

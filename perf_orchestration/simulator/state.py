@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from perf_orchestration.entities import Entity
-from perf_orchestration.scenario import Scenario, SourceFault
+from perf_orchestration.ingestion.entities import Entity
+from perf_orchestration.scenarios.config import Scenario, SourceFault
 from perf_orchestration.simulator.common import HOUR, parse_time, utc
 from perf_orchestration.simulator.dataset import Dataset, RowMeta
 from perf_orchestration.simulator.generate import literal_rows, row_meta

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perf_orchestration.configfile import ConfigError, load_model
+from perf_orchestration.config.loading import ConfigError, load_model
 from perf_orchestration.sqlmodels.config import (
     IDENTIFIER,
     ColumnSpec,

@@ -15,10 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from perf_orchestration.configfile import ConfigError, parse_yaml, validation_problems
+from perf_orchestration.config.bundled import bundled_file
+from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 
 WORKBOOKS_FILE = "workbooks.yaml"
-BUNDLED_WORKBOOKS = Path(__file__).resolve().parent.parent / WORKBOOKS_FILE
+BUNDLED_WORKBOOKS = bundled_file(WORKBOOKS_FILE)
 PROVENANCE = ("file_hash", "source_file", "sheet_name", "row_number", "source_record_id")
 _IDENT = r"^[a-z][a-z0-9_]{0,40}$"
 

@@ -1,7 +1,7 @@
 """Consolidating dropped workbooks: read, check, land, quarantine, record the file.
 
 All files of one call are read first; the rows of each kind are judged in one Great
-Expectations run (the suite of perf_orchestration.quality, built from the kind), then
+Expectations run (the suite of perf_orchestration.ingestion.quality, built from the kind), then
 every file is landed in its own transaction that first removes what an earlier
 intake of the same content or an older version of the same file landed, so a re-run
 lands nothing twice and a corrected workbook replaces the one it corrects.
@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.quality import validate_records
+from perf_orchestration.ingestion.quality import validate_records
 from perf_orchestration.tables import file_intake, quarantine
 from perf_orchestration.workbooks.config import WorkbookConfig
 from perf_orchestration.workbooks.intake import OpenedFile, open_files

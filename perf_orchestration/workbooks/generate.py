@@ -16,7 +16,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from perf_orchestration.scenario import Scenario
+from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import production_teams
 from perf_orchestration.simulator.names import build_roster
 

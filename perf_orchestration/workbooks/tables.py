@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.entities import Column, Entity
+from perf_orchestration.ingestion.entities import Column, Entity
 from perf_orchestration.tables import SQL_TYPES
 from perf_orchestration.tables import metadata as ops_metadata
 from perf_orchestration.warehouse import ensure_schemas

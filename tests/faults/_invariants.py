@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
 from perf_orchestration.tables import (
     RAW_TABLES,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from perf_orchestration.entities import ENTITIES_BY_TABLE
-from perf_orchestration.ingestion import IngestionResult, Window, hourly_windows, ingest
-from perf_orchestration.model_windows import model_window
+from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.landing import IngestionResult, Window, hourly_windows, ingest
 from perf_orchestration.plant_calendar import calendar_rows
-from perf_orchestration.scenario import Scenario, load_scenario
+from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceClient
 from perf_orchestration.sqlmodels import load_project, run_model
+from perf_orchestration.sqlmodels.windows import model_window
 from perf_orchestration.tables import metadata, upsert_calendar
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
@@ -248,9 +248,9 @@ def load_roster(eng: sa.Engine) -> None:
 def fire_fai_episode(eng: sa.Engine, team: str = "T3") -> str:
     """Two hours of `team`'s first-article pass rate at 85% judged by the bundled rule, as
     the rules asset records them: pending, then firing. Returns the episode id."""
-    from perf_orchestration.alert_store import RULES_ASSET, record_metric_evaluation
-    from perf_orchestration.rules import Observation
-    from perf_orchestration.rules.config import load_rules
+    from perf_orchestration.alerting.rules import Observation
+    from perf_orchestration.alerting.rules.config import load_rules
+    from perf_orchestration.alerting.store import RULES_ASSET, record_metric_evaluation
 
     rules = load_rules()
     start = datetime(2026, 11, 2, 1)  # UTC naive, as the marts keep hours
@@ -294,7 +294,7 @@ def free_port() -> int:
 def routing_without_wait(directory: Path) -> Path:
     """A config folder whose routing sends a group at once (group_wait 0), so the action
     job itself delivers instead of leaving it to the dispatch sensor."""
-    from perf_orchestration.config_files import bundled_config_dir
+    from perf_orchestration.config.files import bundled_config_dir
 
     directory.mkdir(parents=True, exist_ok=True)
     text = (bundled_config_dir() / "routing.yaml").read_text()

@@ -19,13 +19,13 @@ from _invariants import check_actions, check_episodes
 from _scenarios import kill_tree, routing_without_wait, wait_for
 from test_live_daemon import _inspection
 
-from perf_orchestration.actions import utcnow
-from perf_orchestration.alertmanager.notify import dispatch_due
+from perf_orchestration.alerting.actions import utcnow
+from perf_orchestration.alerting.notifications.notify import dispatch_due
+from perf_orchestration.alerting.rules.config import BUNDLED_RULES
 from perf_orchestration.cli.live import start_live
-from perf_orchestration.config_files import plant_routing
+from perf_orchestration.config.files import plant_routing
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
-from perf_orchestration.rules.config import BUNDLED_RULES
-from perf_orchestration.scenario import SourceFault
+from perf_orchestration.scenarios.config import SourceFault
 from perf_orchestration.warehouse import make_engine
 
 pytestmark = pytest.mark.timeout(300)

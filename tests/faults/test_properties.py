@@ -30,13 +30,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import perf_orchestration
-from perf_orchestration.config_files import NAMED_FILES, bundled_config_dir
-from perf_orchestration.configfile import ConfigError
+from perf_orchestration.alerting.rules import FIRING, RESOLVED, Observation, Rule, evaluate
+from perf_orchestration.alerting.rules.config import BUNDLED_RULES
+from perf_orchestration.config.files import NAMED_FILES, bundled_config_dir
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.goals.tree import load_goals
-from perf_orchestration.metric_library import METRICS, TEAM_HOURLY, TEAM_ROLLUPS
-from perf_orchestration.rules import FIRING, RESOLVED, Observation, Rule, evaluate
-from perf_orchestration.rules.config import BUNDLED_RULES
-from perf_orchestration.scenario import bundled_scenario_path, load_scenario
+from perf_orchestration.metrics.library import METRICS, TEAM_HOURLY, TEAM_ROLLUPS
+from perf_orchestration.scenarios.config import bundled_scenario_path, load_scenario
 from perf_orchestration.sqlmodels import load_project, run_model
 from perf_orchestration.warehouse import embedded_url, make_engine
 

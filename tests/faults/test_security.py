@@ -25,9 +25,9 @@ import sqlalchemy as sa
 import yaml
 
 import perf_orchestration
-from perf_orchestration.config_files import NAMED_FILES, bundled_config_dir
-from perf_orchestration.configfile import ConfigError
-from perf_orchestration.scenario import load_scenario
+from perf_orchestration.config.files import NAMED_FILES, bundled_config_dir
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.scenarios.config import load_scenario
 
 HOSTILE = "x'; drop table raw.mes_production; --"
 REPO = Path(perf_orchestration.__file__).resolve().parents[1]
@@ -237,7 +237,7 @@ def test_webhook_signature_verified_and_tampering_rejected(invariant):
         sign,
         verify,
     )
-    from perf_orchestration.testing_receivers import WebhookReceiver
+    from perf_orchestration.testing.receivers import WebhookReceiver
 
     secret = "whsec-test-8f2b"
     with WebhookReceiver(secret) as hook:
@@ -274,7 +274,7 @@ def test_webhook_signature_verified_and_tampering_rejected(invariant):
 
 
 def test_ack_links_are_signed_and_expire(invariant):
-    from perf_orchestration.alertmanager.escalation import (
+    from perf_orchestration.alerting.notifications.escalation import (
         ACK_LINK_TTL,
         AckError,
         ack_link,
@@ -333,7 +333,7 @@ def secret_env(tmp_path, monkeypatch, pg_url):
     """A plant whose secrets are distinctive, a PostgreSQL warehouse URL carrying a
     password (the local server trusts, so any password connects), and receivers (the mail
     server requires SMTP AUTH with the plant's user and password)."""
-    from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 
     url = sa.make_url(pg_url).set(password=PG_PASSWORD).render_as_string(hide_password=False)
     config = tmp_path / "config"
@@ -360,7 +360,7 @@ def secret_env(tmp_path, monkeypatch, pg_url):
 
 def _seed_episode(url: str) -> str:
     from perf_orchestration.tables import metadata
-    from perf_orchestration.testing_rows import land_people
+    from perf_orchestration.testing.rows import land_people
     from perf_orchestration.warehouse import ensure_schemas, make_engine
 
     engine = make_engine(url)
@@ -514,11 +514,11 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux socket tables")
 def test_every_server_binds_to_loopback_by_default(invariant, sqlite_url):
-    from perf_orchestration.alertmanager.ack_server import AckServer
+    from perf_orchestration.alerting.notifications.ack_server import AckServer
     from perf_orchestration.cli import _parser
     from perf_orchestration.cli.live import webserver_command
     from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.testing_receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 
     bound = {}
     with SimulatorServer(load_scenario()) as sim, WebhookReceiver("s") as hook, \

@@ -29,10 +29,10 @@ from _scenarios import (
     windows,
 )
 
-from perf_orchestration.freshness import source_freshness
-from perf_orchestration.ingestion import latest_partition_counts
+from perf_orchestration.ingestion.client import SourceCallError
+from perf_orchestration.ingestion.freshness import source_freshness
+from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.simulator import SimulatorServer
-from perf_orchestration.source_client import SourceCallError
 
 SECOND_HOUR = "2026-11-02-01:00"
 

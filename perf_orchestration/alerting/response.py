@@ -1,0 +1,90 @@
+"""Response time per rule and team, refreshed after every action run.
+
+Signal -> delivered is the headline (the source record's own timestamp to the first
+action reaching a person); detected -> delivered isolates the flow's own share. The
+team of a device subject is its prefix (<team>-D<nn>).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from perf_orchestration.alerting.actions import utcnow
+from perf_orchestration.tables import action_log, alert_episodes, response_times
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
+
+
+def _dt(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _team(subject: str) -> str:
+    return subject.rpartition("-D")[0] if "-D" in subject else subject
+
+
+def refresh_response_times(engine: Engine) -> list[dict]:
+    """Recompute marts.response_times from ops.alert_episodes and ops.action_log."""
+    with engine.connect() as conn:
+        episodes = conn.execute(sa.select(alert_episodes).where(
+            alert_episodes.c.fired_at.is_not(None))).mappings().all()
+        actions = conn.execute(sa.select(action_log.c.episode_id, action_log.c.status)
+                               .where(action_log.c.kind == "fire")).all()
+    delivered_actions: dict[str, int] = defaultdict(int)
+    for episode_id, status in actions:
+        delivered_actions[episode_id] += status == "delivered"
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for e in episodes:
+        groups[(e["rule_id"], _team(e["subject"]))].append(e)
+    now = utcnow()
+    rows = []
+    for (rule_id, team), eps in sorted(groups.items()):
+        signal, detected, acted, acked = [], [], [], []
+        for e in eps:
+            if e["acknowledged_at"] is not None and e["signal_at"] is not None:
+                acked.append((_dt(e["acknowledged_at"]) - _dt(e["signal_at"])).total_seconds())
+            if e["acted_at"] is not None and e["signal_at"] is not None:
+                acted.append((_dt(e["acted_at"]) - _dt(e["signal_at"])).total_seconds())
+            if e["delivered_at"] is None:
+                continue
+            delivered = _dt(e["delivered_at"])
+            if e["signal_at"] is not None:
+                signal.append((delivered - _dt(e["signal_at"])).total_seconds())
+            if e["detected_at"] is not None:
+                detected.append((delivered - _dt(e["detected_at"])).total_seconds())
+        n_actions = sum(delivered_actions[e["episode_id"]] for e in eps)
+        n_auto = sum(delivered_actions[e["episode_id"]] for e in eps
+                     if e["triggered_by"] == "system")
+        rows.append({
+            "rule_id": rule_id, "team_id": team, "episodes": len(eps),
+            "delivered_episodes": len(detected),
+            "signal_to_delivered_p50_s": percentile(signal, 0.5),
+            "signal_to_delivered_p95_s": percentile(signal, 0.95),
+            "signal_to_delivered_max_s": max(signal) if signal else None,
+            "detected_to_delivered_p50_s": percentile(detected, 0.5),
+            "detected_to_delivered_p95_s": percentile(detected, 0.95),
+            "detected_to_delivered_max_s": max(detected) if detected else None,
+            "acknowledged_episodes": len(acked),
+            "signal_to_acknowledged_p50_s": percentile(acked, 0.5),
+            "escalated_episodes": sum(e["escalated_at"] is not None for e in eps),
+            "acted_episodes": len(acted),
+            "signal_to_acted_p50_s": percentile(acted, 0.5),
+            "signal_to_acted_p95_s": percentile(acted, 0.95),
+            "actions_delivered": n_actions, "actions_auto": n_auto,
+            "auto_triggered_ratio": n_auto / n_actions if n_actions else None,
+            "refreshed_at": now})
+    with engine.begin() as conn:
+        conn.execute(response_times.delete())
+        if rows:
+            conn.execute(response_times.insert(), rows)
+    return rows

@@ -1,0 +1,1 @@
+"""Plant config: YAML loaded into pydantic models, and which file holds what."""

@@ -1,0 +1,1 @@
+"""Production deployment: instance and warehouse checks, warehouse roles."""

@@ -1,0 +1,219 @@
+"""Guarded ingestion: fetch a source entity, validate it, land good rows, quarantine bad ones.
+
+For a run over several hourly partitions the records are fetched per partition,
+validated in one Great Expectations run, and landed in one transaction that
+first deletes what earlier runs landed for those partitions, so a re-run
+replaces a partition and `fetched = landed + quarantined` holds for each one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from perf_orchestration.ingestion.client import CallStats, SourceClient
+from perf_orchestration.ingestion.entities import Entity
+from perf_orchestration.tables import (
+    RAW_TABLES,
+    SNAPSHOT_PARTITION,
+    ingestion_log,
+    quarantine,
+)
+
+if TYPE_CHECKING:  # pandas and the quality package load on the first ingestion, not with
+    import pandas as pd  # the code location (they are a second of its start-up)
+
+    from perf_orchestration.ingestion.quality import ValidationOutcome
+
+LATE_AFTER = timedelta(hours=1)
+DEFAULT_BAD_SHARE_LIMIT = 0.05
+
+
+@dataclass(frozen=True)
+class Window:
+    """One hourly partition: its Dagster key and its [start, end) in aware datetimes."""
+
+    partition_key: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class PartitionCounts:
+    partition_key: str
+    fetched: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    late: int = 0
+    requests: int = 0
+    retries: int = 0
+    newest_source_update: datetime | None = None
+
+
+@dataclass
+class IngestionResult:
+    """What one ingestion run did to one entity, partition by partition."""
+
+    entity: Entity
+    partitions: list[PartitionCounts]
+    outcome: ValidationOutcome
+    stats: CallStats = field(default_factory=CallStats)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(p, name) for p in self.partitions)
+
+    @property
+    def bad_share(self) -> float:
+        """Share of fetched rows rejected for their content (exact duplicates excluded)."""
+        fetched = self.total("fetched") - self.total("duplicates")
+        bad = self.total("quarantined") - self.total("duplicates")
+        return bad / fetched if fetched else 0.0
+
+    def quarantine_reasons(self) -> dict[str, int]:
+        return dict(Counter(q.failed_expectation for q in self.outcome.quarantined))
+
+
+def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[Window] | None,
+           run_id: str, now: datetime | None = None) -> IngestionResult:
+    """Fetch, validate and land `entity` for `windows` (None: the whole snapshot)."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    records: list[dict] = []
+    owners: list[str] = []
+    counts: dict[str, PartitionCounts] = {}
+    stats = CallStats()
+    for window in windows or [None]:
+        key = window.partition_key if window else SNAPSHOT_PARTITION
+        fetched = client.fetch(entity.name, start=window.start if window else None,
+                               end=window.end if window else None)
+        stats.add(fetched.stats)
+        counts[key] = PartitionCounts(key, fetched=len(fetched.items),
+                                      requests=fetched.stats.requests,
+                                      retries=fetched.stats.retries)
+        records.extend(fetched.items)
+        owners.extend([key] * len(fetched.items))
+
+    from perf_orchestration.ingestion.quality import validate_records
+
+    outcome = validate_records(entity, records)
+    landed_rows = _landed_rows(entity, outcome.landed, owners, run_id, now)
+    _count_landed(entity, outcome.landed, owners, counts)
+    for q in outcome.quarantined:
+        c = counts[owners[q.position]]
+        c.quarantined += 1
+        c.duplicates += q.failed_expectation == "duplicate_row"
+    quarantine_rows = [
+        {"entity": entity.table, "partition_key": owners[q.position],
+         "source_record_id": q.source_record_id, "failed_expectation": q.failed_expectation,
+         "reason": q.reason, "payload": json.dumps(q.payload, sort_keys=True, default=str),
+         "run_id": run_id, "quarantined_at": now}
+        for q in outcome.quarantined
+    ]
+    log_rows = [dict(vars(c), entity=entity.table, run_id=run_id, logged_at=now)
+                for c in counts.values()]
+    _replace_partitions(engine, entity, list(counts), landed_rows, quarantine_rows, log_rows)
+    return IngestionResult(entity, list(counts.values()), outcome, stats)
+
+
+def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],
+                  counts: dict[str, PartitionCounts]) -> None:
+    import pandas as pd
+
+    if landed.empty:
+        return
+    keys = pd.Series([owners[p] for p in landed["_position"]], index=landed.index)
+    late = pd.Series(False, index=landed.index)
+    if entity.event_time:
+        late = (landed["updated_at"] - landed[entity.event_time]) > LATE_AFTER
+    for key, group in landed.groupby(keys):
+        c = counts[key]
+        c.landed = len(group)
+        c.late = int(late.loc[group.index].fillna(False).sum())
+        newest = group["updated_at"].max()
+        c.newest_source_update = None if pd.isna(newest) else newest.to_pydatetime()
+
+
+def _python_value(value: object) -> object:
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str | bytes) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value
+
+
+def _landed_rows(entity: Entity, landed: pd.DataFrame, owners: list[str], run_id: str,
+                 now: datetime) -> list[dict]:
+    columns = list(entity.column_names)
+    rows = []
+    for values, position in zip(landed[columns].itertuples(index=False, name=None),
+                                landed["_position"], strict=True):
+        row = {c: _python_value(v) for c, v in zip(columns, values, strict=True)}
+        row.update(source_system=entity.system, source_record_id=str(row[entity.id_column]),
+                   ingestion_run_id=run_id, ingested_at=now,
+                   partition_key=owners[int(position)])
+        rows.append(row)
+    return rows
+
+
+def _replace_partitions(engine: Engine, entity: Entity, keys: list[str], landed: list[dict],
+                        quarantined: list[dict], log_rows: list[dict]) -> None:
+    """Delete what earlier runs landed for these partitions and insert this run's rows."""
+    raw = RAW_TABLES[entity.table]
+    with engine.begin() as conn:
+        for chunk in _chunks(keys, 500):
+            conn.execute(raw.delete().where(raw.c.partition_key.in_(chunk)))
+            conn.execute(quarantine.delete().where(quarantine.c.entity == entity.table,
+                                                   quarantine.c.partition_key.in_(chunk)))
+        if landed:
+            conn.execute(raw.insert(), landed)
+        if quarantined:
+            conn.execute(quarantine.insert(), quarantined)
+        conn.execute(ingestion_log.insert(), log_rows)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def latest_partition_counts(engine: Engine, entity: str | None = None) -> list[dict]:
+    """The newest ingestion_log row per entity and partition (what the warehouse now holds)."""
+    log = ingestion_log
+    newest = (sa.select(log.c.entity, log.c.partition_key,
+                        sa.func.max(log.c.logged_at).label("logged_at"))
+              .group_by(log.c.entity, log.c.partition_key))
+    if entity:
+        newest = newest.where(log.c.entity == entity)
+    newest = newest.subquery()
+    query = (sa.select(log).join(newest, sa.and_(log.c.entity == newest.c.entity,
+                                                 log.c.partition_key == newest.c.partition_key,
+                                                 log.c.logged_at == newest.c.logged_at))
+             .order_by(log.c.entity, log.c.partition_key))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def hourly_windows(start: datetime, end: datetime) -> list[Window]:
+    """The hourly partitions covering [start, end), keyed as Dagster keys them."""
+    from zoneinfo import ZoneInfo
+
+    from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
+
+    tz = ZoneInfo(PLANT_TIMEZONE)
+    t = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+    out = []
+    while t < end:
+        nxt = (t.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
+        out.append(Window(t.strftime(PARTITION_KEY_FORMAT), t, nxt))
+        t = nxt
+    return out

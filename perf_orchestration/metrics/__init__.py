@@ -1,0 +1,1 @@
+"""The plant's metric library and the metrics each line watches."""

@@ -1,0 +1,289 @@
+"""The scenario file: what the plant simulator serves, validated with pydantic.
+
+A scenario fixes the plant layout, the time range, the random seed, baseline
+rates and injected incidents, so the same file always produces the same source
+records, byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from perf_orchestration.config.bundled import package_path
+from perf_orchestration.config.loading import load_model
+from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE, FAILURE_CODES, LINE_TYPES
+
+DEFAULT_SCENARIO = "default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TeamSpec(_Strict):
+    """A production team (or technical centre) and its stations."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,15}$", description="Team id, e.g. T1")
+    name: str
+    line_id: str = Field(description="The line the team works on; thresholds can differ per line")
+    line_type: Literal[LINE_TYPES]  # type: ignore[valid-type]
+    workshop: str = "Workshop 1"
+    stations: int = Field(default=6, ge=0, le=50, description="Stations (one device each)")
+    headcount: int = Field(default=120, ge=1, le=2000)
+
+
+def _default_teams() -> list[TeamSpec]:
+    prod = [
+        ("T1", "Welding A", "WLD", "welding", "Body Shop"),
+        ("T2", "Welding B", "WLD", "welding", "Body Shop"),
+        ("T3", "Painting", "PNT", "painting", "Paint Shop"),
+        ("T4", "Assembly A", "ASM", "assembly", "Assembly Hall"),
+        ("T5", "Assembly B", "ASM", "assembly", "Assembly Hall"),
+        ("T6", "Machining A", "MCH", "machining", "Machine Shop"),
+        ("T7", "Machining B", "MCH", "machining", "Machine Shop"),
+    ]
+    centres = [
+        ("TC1", "Process Engineering Centre"), ("TC2", "Quality Lab"),
+        ("TC3", "Maintenance Centre"), ("TC4", "Customer Service Centre"),
+    ]
+    teams = [TeamSpec(id=i, name=n, line_id=li, line_type=lt, workshop=w, headcount=120)
+             for i, n, li, lt, w in prod]
+    teams += [TeamSpec(id=i, name=n, line_id="TC", line_type="technical_centre",
+                       workshop="Technical Centres", stations=0, headcount=40)
+              for i, n in centres]
+    teams.append(TeamSpec(id="OFF", name="Office, Sales and Planning", line_id="OFF",
+                          line_type="office", workshop="Head Office", stations=0,
+                          headcount=200))
+    return teams
+
+
+class PlantSpec(_Strict):
+    """The plant layout; the default is 7 production teams, 4 centres, 1,200 people."""
+
+    name: str = "Plant 1"
+    teams: list[TeamSpec] = Field(default_factory=_default_teams)
+
+    @field_validator("teams")
+    @classmethod
+    def _unique_ids(cls, teams: list[TeamSpec]) -> list[TeamSpec]:
+        ids = [t.id for t in teams]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate team ids: {', '.join(dupes)}")
+        if not any(t.stations for t in teams):
+            raise ValueError("the plant needs at least one team with stations")
+        return teams
+
+    @property
+    def headcount(self) -> int:
+        return sum(t.headcount for t in self.teams)
+
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+
+
+class Baseline(_Strict):
+    """Normal-day rates the simulator draws around (each hour jitters within +-jitter)."""
+
+    availability: Rate = 0.92
+    performance: Rate = 0.93
+    first_pass_yield: Rate = 0.965
+    rework_share_of_bad: Rate = 0.7
+    first_article_pass_rate: Rate = 0.985
+    inspections_per_station_hour: int = Field(default=4, ge=0, le=60)
+    equipment_check_completion: Rate = 0.97
+    changeovers_per_station_day: float = Field(default=2.0, ge=0, le=24)
+    weld_strength_kn: float = Field(default=12.0, gt=0)
+    weld_strength_cv: Rate = 0.04
+    voc_limit_mg_m3: float = Field(default=50.0, gt=0)
+    voc_over_limit_rate: Rate = 0.02
+    work_orders_per_team_day: int = Field(default=4, ge=0, le=100)
+    opportunities_per_day: int = Field(default=12, ge=0, le=1000)
+    tickets_per_day: int = Field(default=10, ge=0, le=1000)
+    proposals_per_manager_day: int = Field(
+        default=2, ge=0, le=50, description="Customer proposals due per account manager and day")
+    proposal_history_days: int = Field(
+        default=14, ge=0, le=90, description="Days of proposal history before the range")
+    proposal_slip_days: int = Field(
+        default=2, ge=0, le=30,
+        description="Last days of the range on which one account manager sends proposals late")
+    jitter: Rate = 0.01
+
+
+DIP_METRICS = ("first_article_pass_rate", "first_pass_yield", "availability", "performance",
+               "voc_over_limit_rate", "equipment_check_completion")
+FAULT_KINDS = ("http_5xx", "timeout", "rate_limited", "truncated_json", "malformed_json",
+               "malformed_rows", "duplicate_rows", "late_rows", "clock_skew", "source_stops")
+
+
+class MetricDip(_Strict):
+    """A team's rate held at `value` for `hours` from `start`."""
+
+    kind: Literal["metric_dip"]
+    id: str
+    team: str
+    metric: Literal[DIP_METRICS]  # type: ignore[valid-type]
+    value: Rate
+    start: datetime
+    hours: float = Field(gt=0, le=24 * 31)
+
+
+class EquipmentFailure(_Strict):
+    """Failures of one device at given times, each followed by a repair."""
+
+    kind: Literal["equipment_failure"]
+    id: str
+    device: str = Field(description="Device id, e.g. T2-D03 (team T2, station 3)")
+    at: list[datetime] = Field(min_length=1)
+    failure_code: Literal[FAILURE_CODES] = "F01-SERVO"  # type: ignore[valid-type]
+    repair_minutes: float = Field(default=35, gt=0, le=24 * 60)
+
+
+class CrmRenewal(_Strict):
+    """A renewal closed in the CRM."""
+
+    kind: Literal["crm_renewal"]
+    id: str
+    account: str
+    at: datetime
+    amount: float = Field(default=250_000, ge=0)
+    owner: str | None = Field(default=None, description="Employee id; default an account manager")
+
+
+class SourceFault(_Strict):
+    """A fault of one source endpoint in one hour of data."""
+
+    kind: Literal["source_fault"]
+    id: str
+    system: str
+    entity: str
+    fault: Literal[FAULT_KINDS]  # type: ignore[valid-type]
+    hour: datetime = Field(description="The hour of data whose requests or rows are affected")
+    count: int = Field(default=2, ge=1, le=1000, description="Failing calls, or rows affected")
+    status: int = Field(default=503, ge=500, le=599)
+    delay_seconds: float = Field(default=3.0, gt=0, le=120, description="For timeouts")
+    late_hours: float = Field(default=3.0, gt=0, le=24 * 7, description="For late rows")
+    retry_after_seconds: int = Field(default=1, ge=0, le=120,
+                                     description="Retry-After of a rate_limited answer")
+    skew_seconds: float = Field(default=300.0, ge=-86_400, le=86_400,
+                                description="How far the source's clock is off (clock_skew)")
+    stop_hours: float = Field(default=2.0, gt=0, le=24 * 7,
+                              description="How long the source publishes nothing (source_stops)")
+
+    @model_validator(mode="after")
+    def _known_entity(self) -> SourceFault:
+        if f"{self.system}_{self.entity}" not in ENTITIES_BY_TABLE:
+            raise ValueError(f"unknown source entity /{self.system}/{self.entity}")
+        return self
+
+
+Incident = Annotated[MetricDip | EquipmentFailure | CrmRenewal | SourceFault,
+                     Field(discriminator="kind")]
+
+
+class Scenario(_Strict):
+    """One simulated stretch of plant life."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 7
+    start: datetime = Field(description="Local start time (naive means the scenario time zone)")
+    timezone: str = "Asia/Shanghai"
+    hours: int = Field(default=24, ge=1, le=24 * 400)
+    plant: PlantSpec = Field(default_factory=PlantSpec)
+    baseline: Baseline = Field(default_factory=Baseline)
+    incidents: list[Incident] = Field(default_factory=list)
+    records: dict[str, list[dict]] = Field(
+        default_factory=dict,
+        description="Literal records per entity ('mes/production': [...]) served as they are",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("records")
+    @classmethod
+    def _known_record_entities(cls, records: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        for key in records:
+            if key.replace("/", "_", 1) not in ENTITIES_BY_TABLE:
+                raise ValueError(f"unknown entity {key!r} (use system/entity, e.g. mes/production)")
+        return records
+
+    @model_validator(mode="after")
+    def _localize_and_check(self) -> Scenario:
+        tz = self.tz
+        self.start = _aware(self.start, tz)
+        end = self.end
+        team_ids = {t.id for t in self.plant.teams}
+        seen: set[str] = set()
+        for inc in self.incidents:
+            if inc.id in seen:
+                raise ValueError(f"incidents: duplicate incident id {inc.id!r}")
+            seen.add(inc.id)
+            times = {"metric_dip": lambda i: [i.start], "equipment_failure": lambda i: i.at,
+                     "crm_renewal": lambda i: [i.at], "source_fault": lambda i: [i.hour]}
+            localized = [_aware(t, tz) for t in times[inc.kind](inc)]
+            for t in localized:
+                if not (self.start <= t < end):
+                    raise ValueError(
+                        f"incident {inc.id}: time {t.isoformat()} is outside the scenario "
+                        f"range {self.start.isoformat()} .. {end.isoformat()}")
+            _set_times(inc, localized)
+            if getattr(inc, "team", None) and inc.team not in team_ids:
+                raise ValueError(f"incident {inc.id}: unknown team {inc.team!r}")
+            if inc.kind == "equipment_failure":
+                team_id, _, num = inc.device.rpartition("-D")
+                spec = next((t for t in self.plant.teams if t.id == team_id), None)
+                if spec is None or not num.isdigit() or not 1 <= int(num) <= spec.stations:
+                    raise ValueError(f"incident {inc.id}: device {inc.device!r} does not exist "
+                                     "(devices are <team>-D01..D<stations> of a team with "
+                                     "stations)")
+            if inc.kind == "metric_dip" and not next(
+                    t for t in self.plant.teams if t.id == inc.team).stations:
+                raise ValueError(f"incident {inc.id}: team {inc.team!r} has no stations")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def end(self) -> datetime:
+        return (self.start.astimezone(UTC) + timedelta(hours=self.hours)).astimezone(self.tz)
+
+
+def _aware(value: datetime, tz: ZoneInfo) -> datetime:
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+def _set_times(inc: MetricDip | EquipmentFailure | CrmRenewal | SourceFault,
+               times: list[datetime]) -> None:
+    if inc.kind == "metric_dip":
+        inc.start = times[0]
+    elif inc.kind == "equipment_failure":
+        inc.at = times
+    elif inc.kind == "crm_renewal":
+        inc.at = times[0]
+    else:
+        inc.hour = times[0].replace(minute=0, second=0, microsecond=0)
+
+
+def bundled_scenario_path(name: str = DEFAULT_SCENARIO) -> Path:
+    """The path of a scenario shipped inside the package."""
+    return package_path("perf_orchestration.scenarios", name)
+
+
+def load_scenario(path: Path | str | None = None) -> Scenario:
+    """Load and validate a scenario file (the bundled default when `path` is None)."""
+    return load_model(path or bundled_scenario_path(), Scenario)
