@@ -182,7 +182,8 @@ def test_bad_config_is_one_line_naming_file_and_entry(tmp_path, name, original, 
 
 
 def test_monthly_form_asks_each_front_line_user_once_a_month(sqlite_url, tmp_path):
-    from perf_orchestration.people.config import FEEDBACK_FILE, _bundled
+    from perf_orchestration.config.bundled import bundled_file
+    from perf_orchestration.people.config import FEEDBACK_FILE
 
     engine = _engine(sqlite_url)
     _insert(engine, "hr_employees", [
@@ -190,7 +191,7 @@ def test_monthly_form_asks_each_front_line_user_once_a_month(sqlite_url, tmp_pat
          "shift": "day", "email": f"e{i}@x.example", "hired_at": datetime(2020, 1, 1)}
         for i in range(3)], "employee_id")
     path = tmp_path / FEEDBACK_FILE
-    path.write_text(_bundled(FEEDBACK_FILE).read_text().replace("enabled: false", "enabled: true"))
+    path.write_text(bundled_file(FEEDBACK_FILE).read_text().replace("enabled: false", "enabled: true"))
     config = load_feedback(path)
     created = plan_requests(engine, config, NOW)
     assert [r["recipient_id"] for r in created] == ["E0", "E1", "E2"]
