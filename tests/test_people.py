@@ -191,7 +191,8 @@ def test_monthly_form_asks_each_front_line_user_once_a_month(sqlite_url, tmp_pat
          "shift": "day", "email": f"e{i}@x.example", "hired_at": datetime(2020, 1, 1)}
         for i in range(3)], "employee_id")
     path = tmp_path / FEEDBACK_FILE
-    path.write_text(bundled_file(FEEDBACK_FILE).read_text().replace("enabled: false", "enabled: true"))
+    enabled = bundled_file(FEEDBACK_FILE).read_text().replace("enabled: false", "enabled: true")
+    path.write_text(enabled)
     config = load_feedback(path)
     created = plan_requests(engine, config, NOW)
     assert [r["recipient_id"] for r in created] == ["E0", "E1", "E2"]
