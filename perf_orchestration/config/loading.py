@@ -7,6 +7,8 @@ traceback.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,9 +69,97 @@ def _entry_id(data: object, loc: tuple) -> str | None:
     return found
 
 
-def parse_yaml(path: Path) -> object:
-    """Safe-load a YAML file; syntax errors become a ConfigError naming line and column."""
+@dataclass(frozen=True)
+class YamlLimits:
+    """What a YAML file may hold before it is refused unread or unbuilt.
+
+    A few lines of anchors and aliases can stand for billions of values ("billion
+    laughs"), and deep nesting exhausts the parser's stack; both are refused before a
+    value is built. Each limit is a setting (environment variable) with a sane default.
+    """
+
+    max_bytes: int = 2_000_000
+    max_depth: int = 40
+    max_nodes: int = 500_000
+
+    @classmethod
+    def from_env(cls) -> YamlLimits:
+        values = {}
+        for name, field in (("max_bytes", "PERFFLOW_YAML_MAX_BYTES"),
+                            ("max_depth", "PERFFLOW_YAML_MAX_DEPTH"),
+                            ("max_nodes", "PERFFLOW_YAML_MAX_NODES")):
+            raw = os.environ.get(field)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit() or int(raw) < 1:
+                raise ConfigError([f"{field}: expected a whole number above 0, got {raw!r}"])
+            values[name] = int(raw)
+        return cls(**values)
+
+
+class _Refused(Exception):
+    pass
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """The safe loader, composing at most `max_depth` levels of nesting."""
+
+    max_depth = YamlLimits.max_depth
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > self.max_depth:
+                raise _Refused(f"nested more than {self.max_depth} levels deep "
+                               "(PERFFLOW_YAML_MAX_DEPTH)")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values the node stands for once every alias is expanded (an alias counts in full)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # an alias to an enclosing node counts once, not forever
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = total
+    return total
+
+
+def _compose(text: str, limits: YamlLimits) -> object:
+    loader = type("Loader", (_LimitedLoader,), {"max_depth": limits.max_depth})(text)
     try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > limits.max_nodes:
+            raise _Refused(f"stands for {size:,} values once its aliases are expanded, more "
+                           f"than {limits.max_nodes:,} (PERFFLOW_YAML_MAX_NODES)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(path: Path) -> object:
+    """Safe-load a YAML file within YamlLimits; problems become a ConfigError naming the file
+    (and line and column for syntax errors)."""
+    limits = YamlLimits.from_env()
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ConfigError([f"{path}: refused: {size:,} bytes, more than "
+                               f"{limits.max_bytes:,} (PERFFLOW_YAML_MAX_BYTES)"])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
@@ -77,7 +167,9 @@ def parse_yaml(path: Path) -> object:
         raise ConfigError([f"{path}: byte {exc.start + 1}: not UTF-8 text (save the file as "
                            "UTF-8)"]) from None
     try:
-        return yaml.safe_load(text)
+        return _compose(text, limits)
+    except _Refused as exc:
+        raise ConfigError([f"{path}: refused: {exc}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.config.bundled import package_path
+from perf_orchestration.config.loading import ConfigError, parse_yaml
 from perf_orchestration.warehouse import redacted
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
@@ -64,12 +64,9 @@ def _resolve(value: object) -> str:
 def read_instance_config(path: Path) -> dict:
     """The instance YAML, checked for unset variables; SettingError names the first one."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise SettingError(f"instance config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingError(f"instance config {path}: not valid YAML "
-                           f"({str(exc).splitlines()[0]})") from None
+        doc = parse_yaml(Path(path)) or {}
+    except ConfigError as exc:  # unreadable, not YAML, or past the YAML limits
+        raise SettingError(f"instance config {exc.problems[0]}") from None
     for name in env_references(doc):
         if name not in os.environ:
             hint = " (set it empty for trust or peer authentication)" \

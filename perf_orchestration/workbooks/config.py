@@ -110,6 +110,24 @@ class RowMarkers(_Strict):
                              description="footer lines (who prepared, remarks): excluded")
 
 
+class WorkbookLimits(_Strict):
+    """What a dropped file may hold before it is refused unopened (a zip bomb, a sheet of
+    millions of cells or a link to another file would stall or mislead the intake)."""
+
+    max_file_bytes: int = Field(default=50_000_000, ge=1,
+                                description="largest file on disk, in bytes")
+    max_uncompressed_bytes: int = Field(default=200_000_000, ge=1,
+                                        description="largest sum of the zip's unpacked parts")
+    max_compression_ratio: float = Field(default=100.0, ge=1,
+                                         description="largest unpacked/packed size of one part")
+    max_sheets: int = Field(default=100, ge=1, description="most worksheets in one file")
+    max_rows: int = Field(default=100_000, ge=1, description="most rows in one sheet")
+    max_cells: int = Field(default=2_000_000, ge=1,
+                           description="most cells (rows x columns) in one file")
+    allow_external_links: bool = Field(
+        default=False, description="accept workbooks whose formulas link to other files")
+
+
 class WorkbookConfig(_Strict):
     """Every workbook kind the plant accepts, and the row markers they share."""
 
@@ -122,6 +140,8 @@ class WorkbookConfig(_Strict):
     total_tolerance: float = Field(default=0.01, ge=0,
                                    description="largest difference still counted as a match")
     kinds: list[WorkbookKind] = Field(min_length=1)
+    limits: WorkbookLimits = Field(default_factory=WorkbookLimits,
+                                   description="what a file may hold before it is refused")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> WorkbookConfig:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perf_orchestration.workbooks.config import WorkbookConfig
+from perf_orchestration.workbooks.limits import check_container, check_file_size
 from perf_orchestration.workbooks.read import UnreadableWorkbook, WorkbookRead, load, read_workbook
 
 OWNER_PREFIX = "~$"
@@ -28,7 +29,7 @@ class OpenedFile:
 
     path: Path
     file_hash: str
-    status: str  # read, locked, unreadable, corrupt, encrypted
+    status: str  # read, locked, unreadable, corrupt, encrypted, refused
     reason: str | None = None
     read: WorkbookRead | None = None
 
@@ -53,6 +54,12 @@ def content_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def file_hash(path: Path) -> str:
+    """content_hash of a file, streamed: a huge file dropped in the folder costs no memory."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def path_key(path: Path) -> str:
     """A stand-in for the hash of a file that could not be read: stable per path."""
     return "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()[:32]
@@ -62,7 +69,10 @@ def open_file(path: Path, config: WorkbookConfig) -> OpenedFile:
     """Hash and read one workbook; problems become a status and a reason."""
     path = Path(path)
     try:
+        check_file_size(path.stat().st_size, config.limits)
         content = path.read_bytes()
+    except UnreadableWorkbook as bad:
+        return OpenedFile(path, path_key(path), bad.status, f"{path.name}: {bad.reason}")
     except OSError as exc:
         return OpenedFile(path, path_key(path), "unreadable",
                           f"{path.name}: cannot be read: {exc.strerror or type(exc).__name__}")
@@ -73,6 +83,7 @@ def open_file(path: Path, config: WorkbookConfig) -> OpenedFile:
                           f"{path.name}: open in Excel (owner file {owner.name}); read once "
                           "it is saved and closed")
     try:
+        check_container(content, config.limits)
         book = load(content)
     except UnreadableWorkbook as bad:
         return OpenedFile(path, digest, bad.status, f"{path.name}: {bad.reason}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from perf_orchestration.workbooks.intake import content_hash, is_locked, path_key, workbook_files
+from perf_orchestration.workbooks.intake import file_hash, is_locked, path_key, workbook_files
 
 RUN_KEY_PREFIX = "workbook:"
 
@@ -51,7 +51,7 @@ def poll_folder(directory: Path, seen: dict[str, list], limit: int = 50
                 after[key] = seen[key]
             continue
         try:
-            digest = content_hash(path.read_bytes())
+            digest = file_hash(path)
             run_key = RUN_KEY_PREFIX + digest + (":locked" if signature[2] else "")
             state = "locked" if signature[2] else ("changed" if key in seen else "new")
         except OSError:
