@@ -19,33 +19,38 @@ class SourceRecords:
     scope: str | None = None
     bad: str | None = None
     bad_label: str = "bad"
+    good_label: str = "others"  # what the records that are not bad are called
 
 
 _PRODUCTION = SourceRecords("mes_production", bad="good_count < total_count",
-                            bad_label="with units not good first time")
+                            bad_label="with units not good first time",
+                            good_label="all good first time")
 METRIC_SOURCES: dict[str, SourceRecords] = {
     **dict.fromkeys(("availability", "performance", "quality_ratio", "oee", "first_pass_yield",
                      "rework_ratio", "scrap_ratio", "downtime_rate", "output_per_head"),
                     _PRODUCTION),
     "first_article_pass_rate": SourceRecords("mes_first_article_inspections",
-                                             bad="result = 'fail'", bad_label="failed"),
+                                             bad="result = 'fail'", bad_label="failed",
+                                             good_label="passed"),
     "equipment_check_completion": SourceRecords("mes_equipment_checks", bad="status = 'missed'",
-                                                bad_label="missed"),
+                                                bad_label="missed", good_label="done"),
     "changeover_deviation": SourceRecords("mes_changeovers",
                                           bad="actual_minutes > standard_minutes",
-                                          bad_label="over standard"),
+                                          bad_label="over standard",
+                                          good_label="within standard"),
     "setup_ratio": SourceRecords("mes_changeovers"),
     **dict.fromkeys(("mtbf_minutes", "mttr_minutes", "device_failures"),
                     SourceRecords("mes_equipment_events", bad="event_type = 'failure'",
-                                  bad_label="failures")),
+                                  bad_label="failures", good_label="other events")),
     "weld_strength_cv": SourceRecords("mes_process_measurements",
                                       scope="parameter = 'weld_strength_kn'"),
     **dict.fromkeys(("voc_over_limit_frequency", "voc_over_limit_share"),
                     SourceRecords("mes_process_measurements", scope="parameter = 'voc_mg_m3'",
-                                  bad="value > upper_limit", bad_label="over limit")),
+                                  bad="value > upper_limit", bad_label="over limit",
+                                  good_label="within limit")),
     **dict.fromkeys(("work_order_closure_hours", "open_work_orders"),
                     SourceRecords("erp_work_orders", bad="status <> 'closed'",
-                                  bad_label="open")),
+                                  bad_label="open", good_label="closed")),
     "stage_conversion": SourceRecords("crm_opportunities"),
     "renewal_amount": SourceRecords("crm_renewals", scope="status = 'won'"),
     "ticket_resolution_hours": SourceRecords("crm_service_tickets"),

@@ -160,15 +160,23 @@ def _records(conn: sa.Connection, tree: GoalTree, goal_id: str, score: dict) -> 
            + ", ".join(f"{run} ({n})" for run, n in runs.most_common())]
     bad_ids = [r[1] for r in rows if r[3]]
     if source.bad:
-        out.append(f"  {len(bad_ids)} {source.bad_label}: {', '.join(bad_ids[:IDS_SHOWN])}"
-                   + (" ..." if len(bad_ids) > IDS_SHOWN else ""))
+        out.append(f"  {source.bad_label} ({len(bad_ids)})" + (f": {_ids(bad_ids)}" if bad_ids
+                                                               else ""))
     by_group: dict[str, list] = {}
     for r in rows:
         by_group.setdefault(r[0], []).append(r)
     for where_from, recs in sorted(by_group.items()):
-        ids = [r[1] for r in recs]
-        n_bad = sum(r[3] for r in recs)
-        out.append(f"  {where_from}: {len(recs)} record(s)"
-                   + (f", {n_bad} {source.bad_label}" if source.bad else "")
-                   + f": {', '.join(ids[:IDS_SHOWN])}" + (" ..." if len(ids) > IDS_SHOWN else ""))
+        if not source.bad:
+            out.append(f"  {where_from}: {len(recs)} record(s): {_ids([r[1] for r in recs])}")
+            continue
+        bad = [r[1] for r in recs if r[3]]
+        good = [r[1] for r in recs if not r[3]]
+        # each list under its own label, so no record is read as what it is not
+        out.append(f"  {where_from}: {len(recs)} record(s); {source.bad_label} ({len(bad)})"
+                   + (f": {_ids(bad)}" if bad else "")
+                   + f"; {source.good_label} ({len(good)})" + (f": {_ids(good)}" if good else ""))
     return out
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids[:IDS_SHOWN]) + (" ..." if len(ids) > IDS_SHOWN else "")
