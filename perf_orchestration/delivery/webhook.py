@@ -32,6 +32,7 @@ from perf_orchestration.delivery.base import (
     one_line,
     utcnow,
 )
+from perf_orchestration.delivery.bot_signing import platform_signed
 from perf_orchestration.delivery.chat import build_payload, check_flavor, reply_error
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,11 @@ class WebhookChannel:
     def send(self, message: Message) -> DeliveryResult:
         """Deliver `message` once (with retries); the outcome is returned, never raised."""
         secret = self._require_secret()
-        body = encode_body(build_payload(self.flavor, message))
-        timestamp = str(int(time.time()))
+        now = time.time()
+        url, payload = platform_signed(self.flavor, secret, self.url,
+                                       build_payload(self.flavor, message), now)
+        body = encode_body(payload)
+        timestamp = str(int(now))
         # One timestamp for all attempts: a receiver's max age must cover the retry span
         # (at most (max_retries + 1) * timeout plus the backoff, seconds with the defaults).
         headers = {
@@ -179,7 +183,7 @@ class WebhookChannel:
         }
         where = redact_url(self.url)
         try:
-            resp = self.session.post(self.url, data=body, headers=headers,
+            resp = self.session.post(url, data=body, headers=headers,
                                      timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             attempts = self.max_retries + 1 if _retried(exc) else 1
