@@ -8,6 +8,9 @@ from pydantic import Field
 SMTP_USER = dg.EnvVar("PERFFLOW_SMTP_USER")
 SMTP_PASSWORD = dg.EnvVar("PERFFLOW_SMTP_PASSWORD")
 SMTP_STARTTLS = dg.EnvVar("PERFFLOW_SMTP_STARTTLS")
+SMTP_TLS = dg.EnvVar("PERFFLOW_SMTP_TLS")  # none, starttls or implicit (port 465)
+SMTP_CA_FILE = dg.EnvVar("PERFFLOW_SMTP_CA_FILE")
+TLS_MODES = ("none", "starttls", "implicit")
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 
 
@@ -36,7 +39,8 @@ class DeliveryResource(dg.ConfigurableResource):
         user = self.smtp_user if self.smtp_user is not None else SMTP_USER.get_value()
         password = (self.smtp_password if self.smtp_password is not None
                     else SMTP_PASSWORD.get_value())
-        starttls = self.smtp_starttls if self.smtp_starttls is not None else _starttls()
+        mode = _tls_mode() if self.smtp_starttls is None else (
+            "starttls" if self.smtp_starttls else "none")
         return {
             "webhook": WebhookChannel(self.webhook_url, self.webhook_secret,
                                       flavor=self.webhook_flavor, max_retries=self.max_retries,
@@ -44,21 +48,31 @@ class DeliveryResource(dg.ConfigurableResource):
                                       secret_env="PERFFLOW_WEBHOOK_SECRET"),
             "email": EmailChannel(self.smtp_host, self.smtp_port, self.smtp_sender,
                                   username=user or None, password=password or None,
-                                  starttls=starttls, max_retries=self.max_retries,
+                                  starttls=mode == "starttls",
+                                  implicit_tls=mode == "implicit",
+                                  ca_file=SMTP_CA_FILE.get_value() or None,
+                                  max_retries=self.max_retries,
                                   backoff_seconds=self.backoff_seconds,
                                   password_env=SMTP_PASSWORD.env_var_name,
                                   user_env=SMTP_USER.env_var_name),
         }
 
 
-def _starttls() -> bool:
+def _tls_mode() -> str:
+    """PERFFLOW_SMTP_TLS, else STARTTLS when PERFFLOW_SMTP_STARTTLS is true, else none."""
     from perf_orchestration.delivery import DeliveryError
 
+    mode = (SMTP_TLS.get_value() or "").strip().lower()
+    if mode:
+        if mode not in TLS_MODES:
+            raise DeliveryError(f"{SMTP_TLS.env_var_name}: expected one of "
+                                f"{', '.join(TLS_MODES)}, got {SMTP_TLS.get_value()!r}")
+        return mode
     value = (SMTP_STARTTLS.get_value() or "").strip().lower()
     if value not in _TRUE + _FALSE:
         raise DeliveryError(f"{SMTP_STARTTLS.env_var_name}: expected true or false, got "
                             f"{SMTP_STARTTLS.get_value()!r}")
-    return value in _TRUE
+    return "starttls" if value in _TRUE else "none"
 
 
 def delivery_resource() -> DeliveryResource:

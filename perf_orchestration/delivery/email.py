@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import smtplib
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -43,21 +45,38 @@ PASSWORD_ENV = "PERFFLOW_SMTP_PASSWORD"
 MAIL_POLICY = policy.default.clone(max_line_length=998)
 
 
+@dataclass(frozen=True)
+class TlsSettings:
+    """The names of the settings behind the TLS options, for messages that say what to fix."""
+
+    mode: str = "PERFFLOW_SMTP_TLS"
+    ca_file: str = "PERFFLOW_SMTP_CA_FILE"
+    host: str = "PERFFLOW_SMTP_HOST"
+
+
 def message_id(idempotency_key: str, domain: str) -> str:
     """A Message-ID that is the same for every attempt at the same action."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
     return f"<perfflow.{digest}@{domain}>"
 
 
-class _SMTP(smtplib.SMTP):
-    """smtplib.SMTP that keeps the server's reply to DATA, the proof of acceptance."""
+class _KeepsDataReply:
+    """Keeps the server's reply to DATA, the proof of acceptance."""
 
     last_data_reply: tuple[int, bytes] | None = None
 
     def data(self, msg):  # type: ignore[override]
-        code, text = super().data(msg)
+        code, text = super().data(msg)  # type: ignore[misc]
         self.last_data_reply = (code, text)
         return code, text
+
+
+class _SMTP(_KeepsDataReply, smtplib.SMTP):
+    """Plain SMTP, optionally switched to TLS by STARTTLS."""
+
+
+class _SMTPS(_KeepsDataReply, smtplib.SMTP_SSL):
+    """SMTP over implicit TLS (port 465): TLS from the first byte."""
 
 
 class _Transient(Exception):
@@ -79,13 +98,21 @@ class EmailChannel:
                  password: str | None = None, starttls: bool = False, timeout: float = 10,
                  max_retries: int = 3, backoff_seconds: float = 0.5,
                  password_env: str = PASSWORD_ENV, user_env: str = USER_ENV,
-                 helo_name: str | None = None):
+                 helo_name: str | None = None, implicit_tls: bool = False,
+                 ca_file: str | None = None, tls_settings: TlsSettings | None = None):
         if not host:
             raise DeliveryError("SMTP host is not set")
         if "@" not in (sender or ""):
             raise DeliveryError(f"SMTP sender {sender!r} is not an e-mail address")
         if max_retries < 0:
             raise DeliveryError(f"SMTP max_retries must be >= 0, got {max_retries}")
+        if implicit_tls and starttls:
+            raise DeliveryError("SMTP: implicit TLS and STARTTLS are exclusive; choose one")
+        self.settings = tls_settings or TlsSettings()
+        if ca_file and not os.path.isfile(ca_file):
+            raise DeliveryError(f"{self.settings.ca_file}: no such file {ca_file!r}")
+        self.implicit_tls = implicit_tls
+        self.ca_file = ca_file
         self.host = host
         self.port = int(port)
         self.sender = sender
@@ -176,10 +203,14 @@ class EmailChannel:
         """One SMTP session; the reply to DATA, or _Transient / _Permanent."""
         smtp: _SMTP | None = None
         try:
-            smtp = _SMTP(self.host, self.port, local_hostname=self.helo_name,
-                         timeout=self.timeout)
+            if self.implicit_tls:
+                smtp = _SMTPS(self.host, self.port, local_hostname=self.helo_name,
+                              timeout=self.timeout, context=self._tls_context())
+            else:
+                smtp = _SMTP(self.host, self.port, local_hostname=self.helo_name,
+                             timeout=self.timeout)
             if self.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, password or "")
@@ -199,7 +230,14 @@ class EmailChannel:
                             f"{exc.smtp_code} {_smtp_text(exc.smtp_error)}") from None
         except smtplib.SMTPServerDisconnected as exc:
             raise _Transient(f"server disconnected: {exc}") from None
-        except (smtplib.SMTPException, ssl.SSLCertVerificationError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            raise _Permanent(self._certificate_problem(exc)) from None
+        except ssl.SSLError as exc:
+            raise _Permanent(f"TLS handshake failed ({exc.reason or exc}): is "
+                             f"{self.settings.mode} right for port {self.port}?") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise _Permanent(f"{exc} (check {self.settings.mode})") from None
+        except smtplib.SMTPException as exc:
             raise _Permanent(f"{type(exc).__name__}: {exc}") from None
         except TimeoutError:
             raise _Transient(f"timed out (timeout {self.timeout:g} s)") from None
@@ -210,6 +248,19 @@ class EmailChannel:
         finally:
             if smtp is not None:
                 _close_quietly(smtp)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Certificate and host name checked, against `ca_file` or the system's CAs."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def _certificate_problem(self, exc: ssl.SSLCertVerificationError) -> str:
+        reason = exc.verify_message or exc.reason or str(exc)
+        if "hostname" in reason.lower() or "ip address mismatch" in reason.lower():
+            return (f"TLS certificate does not match the host {self.host!r} ({reason}): set "
+                    f"{self.settings.host} to a name the certificate holds")
+        trust = (f"the CA file of {self.settings.ca_file} ({self.ca_file})" if self.ca_file
+                 else f"the system's CAs (set {self.settings.ca_file} to the plant's CA file)")
+        return f"TLS certificate of {self.host!r} not trusted by {trust}: {reason}"
 
     def _failed(self, message: Message, attempts: int, detail: str) -> DeliveryResult:
         if self._password:  # a server echoing what it was sent must not put it in a log
