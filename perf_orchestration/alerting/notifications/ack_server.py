@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PATH = "/ack"
 MAX_FORM_BYTES = 4096  # the four signed fields; anything longer is not a click
+MAX_CONNECTIONS = 64  # connections served at once; more get a quick 503
+CLIENT_TIMEOUT_SECONDS = 10.0  # a client silent this long mid-request is cut off
 FIELDS = ("episode", "by", "exp", "sig")
 ALLOWED = "GET, HEAD, POST"
 HEADERS = {
@@ -218,10 +220,39 @@ class AckService:
             log.warning("marts.response_times not refreshed: %s", str(err).splitlines()[0])
 
 
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n"
+        b"Connection: close\r\n\r\n")
+
+
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, but never more than `max_connections` at once: a burst
+    or a crowd of slow clients gets a quick 503 beyond that, so memory stays bounded."""
+
     daemon_threads = True
+    request_queue_size = 128  # a burst waits in the kernel's queue, not refused outright
     service: AckService
     path: str
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request, client_address) -> None:
         """A client that hung up mid-answer is no reason for a traceback."""
@@ -322,7 +353,9 @@ class AckServer:
     """
 
     def __init__(self, warehouse: Engine | str, secret: str, host: str = DEFAULT_HOST,
-                 port: int = 0, path: str = DEFAULT_PATH, rules: RuleSet | None = None):
+                 port: int = 0, path: str = DEFAULT_PATH, rules: RuleSet | None = None, *,
+                 max_connections: int = MAX_CONNECTIONS,
+                 client_timeout_seconds: float = CLIENT_TIMEOUT_SECONDS):
         from perf_orchestration.warehouse import make_engine
 
         if not path.startswith("/"):
@@ -331,8 +364,10 @@ class AckServer:
         engine = make_engine(warehouse) if isinstance(warehouse, str) else warehouse
         self.service = AckService(engine, secret, rules)
         self.host, self.path = host, path
-        self._httpd = (_Server6 if ":" in host else _Server)((host, port), _Handler)
+        handler = type("Handler", (_Handler,), {"timeout": client_timeout_seconds})
+        self._httpd = (_Server6 if ":" in host else _Server)((host, port), handler)
         self._httpd.service, self._httpd.path = self.service, path
+        self._httpd.slots = threading.BoundedSemaphore(max_connections)
         self._thread: threading.Thread | None = None
 
     @property
