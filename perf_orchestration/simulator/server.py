@@ -12,16 +12,17 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
-from perf_orchestration.scenarios.config import Scenario
+from perf_orchestration.scenarios.config import Scenario, SourceFault
 from perf_orchestration.simulator.dataset import Dataset
 from perf_orchestration.simulator.generate import generate_dataset
 from perf_orchestration.simulator.state import (
+    HTTP_FAULTS,
     BadParameter,
     SimulatorState,
     param_time,
@@ -251,6 +252,33 @@ class SimulatorServer:
     def add_records(self, system: str, entity: str, records: list[dict[str, Any]]) -> int:
         """Append records live, as POST /_admin/records/{system}/{entity} does."""
         return self.state.add_records(ENTITIES_BY_TABLE[f"{system}_{entity}"], records)
+
+    def add_fault(self, system: str, entity: str, fault: str, count: int = 1,
+                  **settings: Any) -> str:
+        """Make the next `count` calls of an endpoint fail as `fault` (http_5xx, timeout or
+        rate_limited), whatever window they ask for; returns the fault's id."""
+        if fault not in HTTP_FAULTS:
+            raise ValueError(f"{fault!r} is not an HTTP fault ({', '.join(HTTP_FAULTS)})")
+        fault_id = f"live-{fault}-{len(self.state.http_faults) + 1}"
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        inc = SourceFault(kind="source_fault", id=fault_id, system=system, entity=entity,
+                          fault=fault, hour=hour, count=count, **settings)
+        self.state.add_fault(inc)
+        return fault_id
+
+    def outage(self, seconds: float) -> threading.Thread:
+        """Stop answering for `seconds` (connections refused), then serve again on the same
+        port: a source system going down and coming back."""
+        self._requested_port = self.port
+
+        def down_and_up() -> None:
+            self.stop()
+            time.sleep(seconds)
+            self.start()
+
+        worker = threading.Thread(target=down_and_up, name="simulator-outage", daemon=True)
+        worker.start()
+        return worker
 
     def stats(self) -> dict[str, Any]:
         """Requests per path and status, and faults served, as GET /_admin/stats returns."""

@@ -67,6 +67,13 @@ class SimulatorState:
             i.id: 0 for i in scenario.incidents if isinstance(i, SourceFault)}
         self.requests: dict[str, dict[str, int]] = {}
 
+    def add_fault(self, fault: SourceFault) -> None:
+        """An HTTP fault from now on (a soak or a test cycling faults live)."""
+        with self.lock:
+            self.http_faults.append(fault)
+            self.remaining[fault.id] = fault.count
+            self.faults_served.setdefault(fault.id, 0)
+
     def count(self, path: str, status: int) -> None:
         with self.lock:
             by_status = self.requests.setdefault(path, {})

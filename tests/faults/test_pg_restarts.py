@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _private_pg import PrivatePostgres, unavailable
 from test_ingestion_assets import PARTITION
 from test_ingestion_assets import _materialize as materialize_ingestion
 from test_ingestion_assets import _scenario as small_scenario
@@ -33,6 +32,7 @@ from perf_orchestration.delivery import EmailChannel, WebhookChannel
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.sqlmodels import load_project, run_project
 from perf_orchestration.tables import action_log, alert_episodes, metadata
+from perf_orchestration.testing.postgres import PrivatePostgres, unavailable
 from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 from perf_orchestration.testing.rows import land_people, land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine

@@ -1,4 +1,4 @@
-"""A PostgreSQL server of the test's own, which it may restart at will.
+"""A PostgreSQL server of its own, for tests and benchmarks that restart it at will.
 
 The shared server at 127.0.0.1:5432 serves every other test; restarting it would fail
 them. This one is a real server all the same (initdb and pg_ctl of the machine's
