@@ -65,13 +65,20 @@ def _tree(pid: int) -> list[tuple[int, float, str]]:
 
 
 def _tree_rss_mb(pid: int, seen: dict[str, float]) -> float:
-    """The tree's resident memory; the largest size each command reached is kept in `seen`
-    so a growth can be told apart from a passing process."""
-    total = 0.0
-    for _, mb, command in _tree(pid):
-        total += mb
+    """The process's resident memory plus its largest code server's.
+
+    The daemon replaces its code server (`dagster api grpc`) from time to time, and the
+    old one lingers until its heartbeat times out: summing them would count a passing
+    overlap as growth. The largest size each command reached is kept in `seen`.
+    """
+    own, servers = 0.0, [0.0]
+    for child, mb, command in _tree(pid):
         seen[command] = max(seen.get(command, 0.0), mb)
-    return total
+        if child == pid:
+            own = mb
+        else:
+            servers.append(mb)
+    return own + max(servers)
 
 
 def _growth(samples: list[tuple[float, float]], start: float, end: float) -> dict:
