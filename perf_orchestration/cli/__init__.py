@@ -12,6 +12,7 @@ import sys
 
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.deploy.checks import SettingError
+from perf_orchestration.plant_calendar import TimezoneSettingError
 from perf_orchestration.warehouse import WarehouseError
 
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.problems:
             print(line, file=sys.stderr)
         return 1
-    except (WarehouseError, SettingError) as err:
+    except (WarehouseError, SettingError, TimezoneSettingError) as err:
         print(f"perfflow {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

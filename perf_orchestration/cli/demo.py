@@ -16,14 +16,14 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
 from perf_orchestration.cli.summary import build_summary, reports_summary, write_report
+from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
-from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import TIMEZONE_ENV, partition_key, plant_tz
 from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.warehouse import embedded_url, make_engine, redacted
@@ -48,12 +48,21 @@ class _Progress:
 
 
 def partition_range(scenario: Scenario) -> tuple[str, str, int]:
-    """First and last hourly partition key of the scenario, in the plant's time zone."""
-    tz = ZoneInfo(PLANT_TIMEZONE)
-    first = scenario.start.astimezone(tz)
-    last = (scenario.end - timedelta(hours=1)).astimezone(tz)
-    return first.strftime(PARTITION_KEY_FORMAT), last.strftime(PARTITION_KEY_FORMAT), \
-        scenario.hours
+    """First and last hourly partition key of the scenario, in the scenario's time zone."""
+    last = scenario.end - timedelta(hours=1)
+    return (partition_key(scenario.start, scenario.timezone),
+            partition_key(last, scenario.timezone), scenario.hours)
+
+
+def _check_zone(scenario: Scenario) -> None:
+    """The partitions are cut when the definitions load; a process that loaded them for
+    another zone cannot run this scenario (each `perfflow demo` is its own process)."""
+    from assets.partitions import PLANT_TIMEZONE
+
+    if PLANT_TIMEZONE != scenario.timezone:
+        raise SettingError(f"the definitions were loaded for the time zone {PLANT_TIMEZONE}, "
+                           f"the scenario's plant is in {scenario.timezone}: run the demo in "
+                           "a new process")
 
 
 def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
@@ -143,7 +152,7 @@ def _live_storm(defs, instance, logger, progress, server: SimulatorServer) -> li
     dropped; the next tick fires five episodes, and the routing groups and inhibits their
     notifications (signal -> delivered is real)."""
     results = _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
-    now = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0)
+    now = datetime.now(plant_tz()).replace(microsecond=0)
     failures, inspections = _storm_records(now)
     server.add_records("mes", "equipment_events", failures)
     server.add_records("mes", "first_article_inspections", inspections)
@@ -204,7 +213,7 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
             asked = [dict(r) for r in conn.execute(sa.select(feedback_requests)).mappings()]
     finally:
         engine.dispose()
-    answered_at = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0).isoformat()
+    answered_at = datetime.now(plant_tz()).replace(microsecond=0).isoformat()
     server.add_records("hr", "feedback_responses", answers_for(asked, answered_at))
     progress(f"people: {len(asked)} request(s) answered in the forms source")
     results.append(job.execute_in_process(instance=instance, raise_on_error=False,
@@ -261,7 +270,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
            "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
            "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir),
-           "PERFFLOW_REPORTS_DIR": str(out_dir / "reports")}
+           "PERFFLOW_REPORTS_DIR": str(out_dir / "reports"), TIMEZONE_ENV: scenario.timezone}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -270,6 +279,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     try:
         from perf_orchestration.definitions import defs
 
+        _check_zone(scenario)
         instance = open_instance(home, pooled=True)
         logger = _progress_logger(progress)
         results = []

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
 from perf_orchestration.ingestion.landing import latest_partition_counts
-from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, plant_timezone
 from perf_orchestration.tables import (
     RAW_TABLES,
     action_log,
@@ -95,7 +95,7 @@ def _partition_of(value) -> str | None:
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone(ZoneInfo(PLANT_TIMEZONE))
+    local = value.astimezone(ZoneInfo(plant_timezone()))
     return local.replace(minute=0, second=0, microsecond=0).strftime(PARTITION_KEY_FORMAT)
 
 
