@@ -136,3 +136,41 @@ def test_the_berlin_plant_has_both_passes_through_the_repeated_hour(plant_demo):
          "from marts.team_daily_quality where local_date = '2026-10-25'"],
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert daily.stdout.splitlines()[1] == "40,200"
+
+
+def test_the_bundled_plant_skips_nothing_and_its_storm_hits_the_assembly_line(tmp_path):
+    from perf_orchestration.cli.demo import storm_plan
+    from perf_orchestration.simulator.generate_business import skipped_features
+    from perf_orchestration.simulator.names import build_roster
+    from perf_orchestration.workbooks.generate import demo_folder
+
+    default = load_scenario()
+    assert skipped_features(default, build_roster(default)) == []
+    skipped: list = []
+    assert len(demo_folder(tmp_path, default, skipped)) == 5 and skipped == []
+    storm = storm_plan(default)  # the only line with two teams and no incident
+    assert (storm.line_id, [t.id for t in storm.teams]) == ("ASM", ["T4", "T5"])
+    assert [s.device_id for s in storm.devices] == ["T4-D02", "T5-D02", "T5-D01"]
+
+
+def test_a_one_station_plant_storms_its_only_device_and_skips_what_it_lacks(tmp_path):
+    from perf_orchestration.cli.demo import storm_plan
+    from perf_orchestration.simulator.generate import generate_dataset
+    from perf_orchestration.simulator.generate_business import skipped_features
+    from perf_orchestration.simulator.names import build_roster
+
+    plant = load_scenario(SCENARIOS / "one_welding_team.yaml")
+    storm = storm_plan(plant)
+    assert [s.device_id for s in storm.devices] == ["W1-D01"]
+    features = {e["feature"] for e in skipped_features(plant, build_roster(plant))}
+    assert {"crm opportunities", "crm proposals"} <= features
+    data = generate_dataset(plant)
+    assert data.tables["crm_opportunities"] == [] and data.tables["crm_proposals"] == []
+    owners = {r["team_id"] for r in data.tables["hr_employees"]}
+    assert owners == {"W1"}
+    renewing = type(plant).model_validate({**plant.model_dump(), "incidents": [
+        {"kind": "crm_renewal", "id": "renews", "account": "ACC-1", "at": plant.start}]})
+    assert generate_dataset(renewing).tables["crm_renewals"] == []
+    assert {"feature": "crm renewal renews",
+            "reason": "no owner given and the plant has no account manager"} in \
+        skipped_features(renewing, build_roster(renewing))
