@@ -96,8 +96,10 @@ def test_the_outputs_name_only_the_plant_s_teams_devices_and_workshops(plant_dem
     subjects = {a["subject"] for a in summary["alerts"]}
     assert subjects <= teams | plant_names(scenario)["devices"]
     for report in summary["reports"].values():
-        assert {w["department"] for w in report["hr_workbooks"]} <= \
-            plant_names(scenario)["workshops"]
+        departments = [w["department"] for w in report["hr_workbooks"]]
+        assert set(departments) == plant_names(scenario)["workshops"]
+        files = [w["file"] for w in report["hr_workbooks"]]  # one file per department
+        assert len(set(files)) == len(departments) and all((out / f).exists() for f in files)
 
 
 def test_the_live_storm_and_the_workbooks_come_from_the_plant(plant_demo):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
+from perf_orchestration.filenames import file_part
 from perf_orchestration.plant_calendar import iso_week_key
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import production_teams
@@ -220,11 +221,6 @@ def workshops_by_size(scenario: Scenario) -> list[str]:
     for team in production_teams(scenario):
         counts[team.workshop] = counts.get(team.workshop, 0) + 1
     return sorted(counts, key=lambda w: -counts[w])
-
-
-def file_part(name: str) -> str:
-    """A workshop name as part of a file name: Body Shop -> Body-Shop, 焊装车间 unchanged."""
-    return re.sub(r"[^\w]+", "-", name).strip("-") or "workshop"
 
 
 def demo_folder(directory: Path, scenario: Scenario,
