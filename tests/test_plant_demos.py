@@ -176,3 +176,16 @@ def test_a_one_station_plant_storms_its_only_device_and_skips_what_it_lacks(tmp_
     assert {"feature": "crm renewal renews",
             "reason": "no owner given and the plant has no account manager"} in \
         skipped_features(renewing, build_roster(renewing))
+
+
+def test_a_plant_whose_only_stations_are_in_a_technical_centre_drops_no_production_report(
+        tmp_path):
+    from perf_orchestration.scenarios.config import Scenario
+    from perf_orchestration.workbooks.generate import demo_folder
+
+    lab = Scenario.model_validate({"start": "2026-11-02T00:00:00", "hours": 2, "plant": {
+        "teams": [{"id": "TC9", "name": "Lab", "line_id": "TC", "line_type": "technical_centre",
+                   "workshop": "Labor", "stations": 2, "headcount": 5}]}})
+    skipped: list = []
+    assert [p.name for p in demo_folder(tmp_path, lab, skipped)] == ["质量月报_Labor_2026-11.xlsx"]
+    assert [e["feature"] for e in skipped] == ["production workbooks", "sales weekly workbooks"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -240,24 +241,26 @@ def demo_folder(directory: Path, scenario: Scenario,
     first_week = scenario.start.date() - timedelta(days=scenario.start.weekday())
     has_sales = bool(build_roster(scenario).with_role(*SALES_ROLES))
     shops = workshops_by_size(scenario)
-    clean, messy, broken = shops[0], shops[1] if len(shops) > 1 else None, shops[-1]
-    makers = {
-        f"生产质量月报_{file_part(clean)}_{month:%Y-%m}.xlsx": lambda p: production_workbook(
-            p, scenario, days=14, month=month, workshop=clean),
-    }
-    if messy:
-        makers[f"生产质量月报_{file_part(messy)}_{month:%Y-%m}.xlsx"] = \
-            lambda p: production_workbook(p, scenario, days=14, month=month, seed=1,
-                                          mess=Mess(bad_rows=3, total_off=120), workshop=messy)
-    else:
+    makers: dict[str, Callable[[Path], object]] = {}
+    if not shops:
+        skipped.append({"feature": "production workbooks",
+                        "reason": "the plant has no production team with stations"})
+    for k, shop in enumerate(shops[:2]):  # the clean report, then the messy one
+        mess = Mess(bad_rows=3, total_off=120) if k else Mess()
+        makers[f"生产质量月报_{file_part(shop)}_{month:%Y-%m}.xlsx"] = \
+            lambda p, shop=shop, k=k, mess=mess: production_workbook(
+                p, scenario, days=14, month=month, seed=k, mess=mess, workshop=shop)
+    if len(shops) == 1:
         skipped.append({"feature": "workbook with bad rows and a wrong total",
-                        "reason": f"the plant has one workshop with production teams ({clean})"})
+                        "reason": f"the plant has one workshop with production teams "
+                        f"({shops[0]})"})
     if has_sales:
         makers[f"销售周报_{iso_week_key(first_week)}.xlsx"] = lambda p: sales_workbook(
             p, scenario, weeks=2, first_week=first_week, mess=Mess(bad_rows=2))
     else:
         skipped.append({"feature": "sales weekly workbooks",
                         "reason": "the plant has no sales rep or account manager"})
+    broken = shops[-1] if shops else scenario.plant.teams[0].workshop
     makers[f"质量月报_{file_part(broken)}_{month:%Y-%m}.xlsx"] = \
         lambda p: p.write_bytes(b"PK\x03\x04" + bytes(64))
     if has_sales:
