@@ -189,3 +189,17 @@ def test_a_plant_whose_only_stations_are_in_a_technical_centre_drops_no_producti
     skipped: list = []
     assert [p.name for p in demo_folder(tmp_path, lab, skipped)] == ["质量月报_Labor_2026-11.xlsx"]
     assert [e["feature"] for e in skipped] == ["production workbooks", "sales weekly workbooks"]
+
+
+def test_a_failure_of_a_technical_centre_device_is_refused_when_the_scenario_loads(tmp_path):
+    bad = tmp_path / "lab.yaml"
+    bad.write_text(
+        "start: 2026-11-02T00:00:00\nhours: 2\nplant:\n  teams:\n"
+        "    - {id: TC9, name: Lab, line_id: TC, line_type: technical_centre, stations: 2}\n"
+        "incidents:\n  - {kind: equipment_failure, id: lab-down, device: TC9-D01,"
+        " at: [2026-11-02T00:30:00]}\n")
+    proc = subprocess.run([PERFFLOW, "validate", "--scenario", str(bad)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "lab-down: device 'TC9-D01' does not exist" in proc.stderr
+    assert "of a production team with stations" in proc.stderr
