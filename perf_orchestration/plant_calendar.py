@@ -63,9 +63,10 @@ def _is_second_instance(local: datetime) -> bool:
 
 
 def partition_key(value: datetime, tz_name: str | None = None) -> str:
-    """The hourly partition key of an aware time, as Dagster keys the plant's hours: local
-    wall time, and the UTC offset appended on the second instance of a repeated hour."""
-    local = value.astimezone(plant_tz(tz_name))
+    """The key of the hourly partition holding an aware time, as Dagster keys the plant's
+    hours: the local hour, and the UTC offset appended on the second pass through a
+    repeated hour."""
+    local = value.astimezone(plant_tz(tz_name)).replace(minute=0, second=0, microsecond=0)
     fmt = PARTITION_KEY_FORMAT + ("%z" if _is_second_instance(local) else "")
     return local.strftime(fmt)
 

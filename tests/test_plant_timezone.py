@@ -137,3 +137,9 @@ def test_a_25_hour_day_gives_25_hourly_rows_per_team_and_one_daily_row(tmp_path,
     assert [(t, n, k) for t, n, k, _ in hourly] == [("LA1", 25, 25), ("SW1", 25, 25)]
     assert [(t, n, h) for t, n, h, _ in daily] == [("LA1", 1, 25), ("SW1", 1, 25)]
     assert [o for *_, o in daily] == [o for *_, o in hourly]
+
+
+def test_a_time_inside_an_hour_is_keyed_by_its_local_hour_in_a_half_hour_zone():
+    at = datetime(2026, 11, 2, 4, 45, tzinfo=ZoneInfo("UTC"))  # 10:15 in Kolkata (+05:30)
+    assert partition_key(at, "Asia/Kolkata") == "2026-11-02-10:00"
+    assert partition_key(at, BERLIN) == "2026-11-02-05:00"
