@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
+from assets.partitions import PLANT_TIMEZONE
 from perf_orchestration.config.files import plant_badges, plant_feedback, plant_onboarding
 from perf_orchestration.people.answers import build_feedback
 from perf_orchestration.people.badges import award_badges
@@ -15,7 +16,6 @@ from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
 from perf_orchestration.people.tables import ensure_people_tables, feedback_requests
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
 
 OWNERS = ["team:people-analytics"]
 COMMON = {"group_name": "people", "owners": OWNERS, "kinds": {"python", "sql"},

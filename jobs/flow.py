@@ -2,8 +2,7 @@
 
 import dagster as dg
 
-from assets.partitions import hourly_partitions
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from assets.partitions import PLANT_TIMEZONE, hourly_partitions
 
 perf_flow_job = dg.define_asset_job(
     "perf_flow_job",

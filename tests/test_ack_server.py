@@ -31,7 +31,7 @@ from perf_orchestration.alerting.notifications.escalation import (
 from perf_orchestration.alerting.notifications.notify import dispatch_due
 from perf_orchestration.alerting.rules import load_rules
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_timezone
 from perf_orchestration.tables import alert_episodes, alert_transitions, metadata
 from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 from perf_orchestration.testing.rows import land_people, land_rows
@@ -136,7 +136,7 @@ def _ack(engine, episode: str) -> tuple:
 
 
 def _plant_time(at: datetime) -> str:
-    return f"{at.replace(tzinfo=UTC).astimezone(ZoneInfo(PLANT_TIMEZONE)):%Y-%m-%d %H:%M}"
+    return f"{at.replace(tzinfo=UTC).astimezone(ZoneInfo(plant_timezone())):%Y-%m-%d %H:%M}"
 
 
 def _self_contained(page: str) -> None:

@@ -22,7 +22,7 @@ from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.ingestion.entities import ENTITIES, ENTITIES_BY_TABLE
 from perf_orchestration.metrics.library import METRICS, METRICS_BY_NAME
 from perf_orchestration.metrics.lines import LineConfig, load_line_config
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE, calendar_row, calendar_rows
+from perf_orchestration.plant_calendar import calendar_row, calendar_rows, plant_timezone
 from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.simulator import generate_dataset
 from perf_orchestration.sqlmodels import load_project, run_model, run_project, run_tests
@@ -31,7 +31,7 @@ from perf_orchestration.tables import RAW_TABLES, SNAPSHOT_PARTITION, metadata, 
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
-TZ = ZoneInfo(PLANT_TIMEZONE)
+TZ = ZoneInfo(plant_timezone())
 LANDED_AT = datetime(2026, 11, 3, 12)
 NO_PRODUCTION = ("no planned production time; no run time; no output; no inspections; "
                  "no checks due; no changeovers")

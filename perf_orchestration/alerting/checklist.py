@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_tz
 from perf_orchestration.tables import RAW_TABLES
 
 LOOKBACK_FOR_CHANGEOVERS = timedelta(hours=2)
@@ -37,7 +36,7 @@ class Checklist:
         """The checklist as the QA engineer reads it."""
         codes = ", ".join(f"{c} ({n})" for c, n in self.top_defect_codes[:3]) or "none recorded"
         stations = ", ".join(f"{s} ({n})" for s, n in self.stations[:3]) or "none"
-        tz = ZoneInfo(PLANT_TIMEZONE)
+        tz = plant_tz()
         start = self.window_start.replace(tzinfo=UTC).astimezone(tz)
         end = self.window_end.replace(tzinfo=UTC).astimezone(tz)
         lines = [

@@ -38,7 +38,7 @@ from perf_orchestration.alerting.store import (
     record_event_firings,
     record_metric_evaluation,
 )
-from perf_orchestration.plant_calendar import calendar_row
+from perf_orchestration.plant_calendar import calendar_row, period_end
 from perf_orchestration.tables import RAW_TABLES, alert_episodes, alert_transitions
 
 
@@ -68,8 +68,8 @@ def evaluate_event_rules(engine: Engine, rules: RuleSet, start: datetime, end: d
         if rule.event != "equipment_failure":
             continue  # other events (CRM renewals) belong to the feedback loop
         day_start = calendar_row(start.replace(tzinfo=UTC))["day_start"]
-        day_end = calendar_row((end - timedelta(microseconds=1)).replace(tzinfo=UTC))[
-            "day_start"] + timedelta(days=1)
+        day_end = period_end("day_start", calendar_row(
+            (end - timedelta(microseconds=1)).replace(tzinfo=UTC))["day_start"])
         with engine.begin() as conn:
             rows = conn.execute(sa.select(events_table.c.device_id, events_table.c.occurred_at,
                                           events_table.c.event_id)

@@ -9,7 +9,7 @@ is measured from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from perf_orchestration.alerting.rules.episodes import Observation
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
 from perf_orchestration.metrics.library import TEAM_HOURLY, metric
+from perf_orchestration.plant_calendar import period_end
 from perf_orchestration.tables import RAW_TABLES
 
 # the source whose records complete a metric's hour, by the metric's numerator
@@ -135,11 +136,12 @@ def device_day_observations(engine: Engine, metric_name: str, start: datetime, e
     with engine.connect() as conn:
         for r in conn.execute(query).all():
             day = _dt(r.day_start)
+            day_end = period_end("day_start", day)
             signal = conn.execute(sa.select(sa.func.max(events.c.updated_at)).where(
                 events.c.device_id == r.device_id, events.c.occurred_at >= day,
-                events.c.occurred_at < day + timedelta(days=1))).scalar()
+                events.c.occurred_at < day_end)).scalar()
             out.setdefault(r.device_id, []).append(Observation(
-                day, day + timedelta(days=1), None if r.value is None else float(r.value),
+                day, day_end, None if r.value is None else float(r.value),
                 _dt(signal), line_id=r.line_id))
     return out
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_tz
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class AlertContext:
     extra: dict = field(default_factory=dict)
 
     def local(self, value: datetime) -> str:
-        return value.replace(tzinfo=UTC).astimezone(ZoneInfo(PLANT_TIMEZONE)).strftime(
+        return value.replace(tzinfo=UTC).astimezone(plant_tz()).strftime(
             "%Y-%m-%d %H:%M")
 
 

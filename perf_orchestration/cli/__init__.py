@@ -12,6 +12,7 @@ import sys
 
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.deploy.checks import SettingError
+from perf_orchestration.plant_calendar import TimezoneSettingError
 from perf_orchestration.warehouse import WarehouseError
 
 
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--simulate", action="store_true",
                       help="serve the sources from the simulator, with local webhook and mail")
     live.add_argument("--ui", type=int, metavar="PORT", help="also start the Dagster UI")
+    live.add_argument("--scenario", help="with --simulate: the scenario the simulator serves "
+                      "(default: the bundled default); its plant's time zone is used")
     live.add_argument("--config", help="plant config folder (default: bundled)")
     live.add_argument("--warehouse", help="warehouse URL (default: embedded under --out)")
     live.add_argument("--instance-config", metavar="FILE",
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live":
             from perf_orchestration.cli.live import run_live
             return run_live(args.out, args.simulate, args.ui, args.config, args.warehouse,
-                            args.instance_config, args.ack_port)
+                            args.instance_config, args.ack_port, args.scenario)
         if args.command == "silence":
             from perf_orchestration.cli.silence import run_silence
             return run_silence(args)
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.problems:
             print(line, file=sys.stderr)
         return 1
-    except (WarehouseError, SettingError) as err:
+    except (WarehouseError, SettingError, TimezoneSettingError) as err:
         print(f"perfflow {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

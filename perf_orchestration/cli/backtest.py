@@ -7,7 +7,6 @@ and whom they would have reached, before switching it on.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -21,7 +20,7 @@ from perf_orchestration.alerting.rules import (
     load_rules,
 )
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE, calendar_row
+from perf_orchestration.plant_calendar import calendar_row, plant_tz
 from perf_orchestration.tables import RAW_TABLES
 from perf_orchestration.warehouse import WarehouseError, make_engine
 
@@ -33,7 +32,7 @@ def _utc(text: str) -> datetime:
         raise WarehouseError(f"--from/--to: {text!r} is not a time like 2026-11-02T00:00") \
             from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(PLANT_TIMEZONE))
+        value = value.replace(tzinfo=plant_tz())
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -46,7 +45,7 @@ def _who(engine, rule, subject: str) -> str:
 
 
 def _local(value: datetime) -> str:
-    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(PLANT_TIMEZONE)).strftime(
+    return value.replace(tzinfo=UTC).astimezone(plant_tz()).strftime(
         "%Y-%m-%d %H:%M")
 
 

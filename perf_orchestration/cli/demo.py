@@ -14,18 +14,28 @@ import os
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
 from perf_orchestration.cli.summary import build_summary, reports_summary, write_report
+from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
-from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
-from perf_orchestration.scenarios.config import Scenario, load_scenario
+from perf_orchestration.plant_calendar import TIMEZONE_ENV, partition_key, plant_tz
+from perf_orchestration.scenarios.config import Scenario, TeamSpec, load_scenario
 from perf_orchestration.simulator import SimulatorServer
+from perf_orchestration.simulator.common import (
+    LINE_DEFECT_CODES,
+    Station,
+    production_teams,
+    products_of,
+    stations_of,
+)
+from perf_orchestration.simulator.generate_business import skipped_features
+from perf_orchestration.simulator.names import build_roster
 from perf_orchestration.warehouse import embedded_url, make_engine, redacted
 from perf_orchestration.workbooks.generate import demo_folder
 
@@ -48,12 +58,21 @@ class _Progress:
 
 
 def partition_range(scenario: Scenario) -> tuple[str, str, int]:
-    """First and last hourly partition key of the scenario, in the plant's time zone."""
-    tz = ZoneInfo(PLANT_TIMEZONE)
-    first = scenario.start.astimezone(tz)
-    last = (scenario.end - timedelta(hours=1)).astimezone(tz)
-    return first.strftime(PARTITION_KEY_FORMAT), last.strftime(PARTITION_KEY_FORMAT), \
-        scenario.hours
+    """First and last hourly partition key of the scenario, in the scenario's time zone."""
+    last = scenario.end - timedelta(hours=1)
+    return (partition_key(scenario.start, scenario.timezone),
+            partition_key(last, scenario.timezone), scenario.hours)
+
+
+def _check_zone(scenario: Scenario) -> None:
+    """The partitions are cut when the definitions load; a process that loaded them for
+    another zone cannot run this scenario (each `perfflow demo` is its own process)."""
+    from assets.partitions import PLANT_TIMEZONE
+
+    if PLANT_TIMEZONE != scenario.timezone:
+        raise SettingError(f"the definitions were loaded for the time zone {PLANT_TIMEZONE}, "
+                           f"the scenario's plant is in {scenario.timezone}: run the demo in "
+                           "a new process")
 
 
 def _progress_logger(progress: _Progress) -> dg.LoggerDefinition:
@@ -106,49 +125,94 @@ def _run_sensor(defs, instance, logger, progress, sensor_name: str) -> list:
     return results
 
 
-STORM_LINE_TEAMS = ("T4", "T5")  # the assembly line
-STORM_DEVICES = ("T5-D01", "T4-D02", "T5-D02")
+STORM_TEAMS = 2  # teams of the storm line whose first-article rate drops
+STORM_DEVICES = 3  # devices of those teams that fail three times each
+STORM_FAILURE_CODE = "F04-WIRE-FEED"
 
 
-def _storm_records(now: datetime) -> tuple[list[dict], list[dict]]:
-    """Three devices of the assembly line fail three times each, and both its teams'
-    first-article pass rate drops for the two hours before (closed by a later record)."""
-    failures = [{"event_id": f"LIVE-{now:%Y%m%d}-{device}-{i}", "device_id": device,
-                 "device_type": "robot", "station_id": device.replace("-D", "-S"),
-                 "team_id": device.partition("-")[0], "occurred_at": now.isoformat(),
-                 "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
-                for device in STORM_DEVICES for i in range(3)]
+@dataclass(frozen=True)
+class Storm:
+    """Who the live storm hits: teams of one production line and some of their devices."""
+
+    line_id: str
+    teams: tuple[TeamSpec, ...]
+    devices: tuple[Station, ...]
+
+
+def storm_plan(scenario: Scenario) -> Storm:
+    """The line with the most production teams and no incident of the scenario (the first
+    in plant order; any line when every one has incidents), up to two of its teams, and
+    three devices: the second station of each team, then first stations from the last."""
+    incident_teams = {getattr(i, "team", None) for i in scenario.incidents}
+    incident_teams |= {i.device.rpartition("-D")[0] for i in scenario.incidents
+                       if i.kind == "equipment_failure"}
+    lines: dict[str, list[TeamSpec]] = {}
+    for team in production_teams(scenario):
+        lines.setdefault(team.line_id, []).append(team)
+    quiet = [line for line, teams in lines.items()
+             if not any(t.id in incident_teams for t in teams)]
+    line = max(quiet or list(lines), key=lambda name: len(lines[name]))
+    teams = tuple(lines[line][:STORM_TEAMS])
+    stations = [stations_of(t) for t in teams]
+    order = [st[1] for st in stations if len(st) > 1] + [st[0] for st in reversed(stations)]
+    order += [s for st in stations for s in st[2:]]
+    return Storm(line, teams, tuple(order[:STORM_DEVICES]))
+
+
+def _storm_records(scenario: Scenario, storm: Storm, now: datetime
+                   ) -> tuple[list[dict], list[dict]]:
+    """The storm's devices fail three times each, and its teams' first-article pass rate
+    drops for the two hours before (closed by a later record)."""
+    roster = build_roster(scenario)
+    failures = [{"event_id": f"LIVE-{now:%Y%m%d}-{st.device_id}-{i}",
+                 "device_id": st.device_id, "device_type": st.device_type,
+                 "station_id": st.station_id, "team_id": st.team.id,
+                 "occurred_at": now.isoformat(), "event_type": "failure", "state": "down",
+                 "failure_code": STORM_FAILURE_CODE}
+                for st in storm.devices for i in range(3)]
     hour = now.replace(minute=0, second=0)
     inspections = []
-    for team in STORM_LINE_TEAMS:
+    for team in storm.teams:
+        station = stations_of(team)[0].station_id
+        product = products_of(team.line_type)[0]
+        inspector = roster.first(team.id, "qa_engineer", "team_leader") or roster.rows[0][
+            "employee_id"]
+        code = LINE_DEFECT_CODES[team.line_type][0]
         for h in (3, 2):
             for i in range(6):
                 at = hour - timedelta(hours=h) + timedelta(minutes=10 * i)
                 inspections.append({
-                    "inspection_id": f"LIVE-{at:%Y%m%d%H%M}-{team}", "station_id": f"{team}-S01",
-                    "team_id": team, "inspected_at": at.isoformat(), "product": "P-100",
+                    "inspection_id": f"LIVE-{at:%Y%m%d%H%M}-{team.id}", "station_id": station,
+                    "team_id": team.id, "inspected_at": at.isoformat(), "product": product,
                     "result": "fail" if i % 2 else "pass",
-                    "defect_code": "D05-RUN" if i % 2 else None, "inspector_id": "E0001"})
+                    "defect_code": code if i % 2 else None, "inspector_id": inspector})
         closing = hour - timedelta(minutes=50)
         inspections.append({
-            "inspection_id": f"LIVE-{closing:%Y%m%d%H%M}-{team}-close",
-            "station_id": f"{team}-S01", "team_id": team, "inspected_at": closing.isoformat(),
-            "product": "P-100", "result": "pass", "defect_code": None, "inspector_id": "E0001"})
+            "inspection_id": f"LIVE-{closing:%Y%m%d%H%M}-{team.id}-close",
+            "station_id": station, "team_id": team.id, "inspected_at": closing.isoformat(),
+            "product": product, "result": "pass", "defect_code": None,
+            "inspector_id": inspector})
     return failures, inspections
 
 
-def _live_storm(defs, instance, logger, progress, server: SimulatorServer) -> list:
-    """The live path in a storm: the source watch reads the MES; then three devices of the
-    assembly line fail three times each and both its teams' first-article pass rate has
-    dropped; the next tick fires five episodes, and the routing groups and inhibits their
-    notifications (signal -> delivered is real)."""
+def _live_storm(defs, instance, logger, progress, server: SimulatorServer,
+                scenario: Scenario) -> list:
+    """The live path in a storm: the source watch reads the MES; then devices of one line
+    fail three times each and its teams' first-article pass rate has dropped; the next
+    tick fires their episodes, and the routing groups and inhibits their notifications
+    (signal -> delivered is real)."""
     results = _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
-    now = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0)
-    failures, inspections = _storm_records(now)
+    if not production_teams(scenario):
+        return results
+    storm = storm_plan(scenario)
+    now = datetime.now(plant_tz()).replace(microsecond=0)
+    failures, inspections = _storm_records(scenario, storm, now)
     server.add_records("mes", "equipment_events", failures)
     server.add_records("mes", "first_article_inspections", inspections)
-    progress(f"live storm at {now:%H:%M:%S}: {', '.join(STORM_DEVICES)} failed 3 times each; "
-             f"first-article dips of {' and '.join(STORM_LINE_TEAMS)} (records added to the MES)")
+    progress(f"live storm at {now:%H:%M:%S} on line {storm.line_id}: "
+             f"{', '.join(s.device_id for s in storm.devices)} failed 3 times each; "
+             f"first-article dips of {' and '.join(t.id for t in storm.teams)} "
+             "(records added to the MES)")
     return results + _run_sensor(defs, instance, logger, progress, "source_watch_sensor")
 
 
@@ -204,7 +268,7 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
             asked = [dict(r) for r in conn.execute(sa.select(feedback_requests)).mappings()]
     finally:
         engine.dispose()
-    answered_at = datetime.now(ZoneInfo(PLANT_TIMEZONE)).replace(microsecond=0).isoformat()
+    answered_at = datetime.now(plant_tz()).replace(microsecond=0).isoformat()
     server.add_records("hr", "feedback_responses", answers_for(asked, answered_at))
     progress(f"people: {len(asked)} request(s) answered in the forms source")
     results.append(job.execute_in_process(instance=instance, raise_on_error=False,
@@ -243,6 +307,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
     progress(f"scenario {scenario.name!r}: {count} hourly partitions {first} .. {last}")
+    skipped = skipped_features(scenario, build_roster(scenario))
 
     t = time.perf_counter()
     token = secrets.token_urlsafe(16)
@@ -261,7 +326,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     env = {"PERFFLOW_WAREHOUSE_URL": url, "PERFFLOW_WEBHOOK_URL": webhook.url,
            "PERFFLOW_WEBHOOK_SECRET": webhook_secret, "PERFFLOW_SMTP_HOST": "127.0.0.1",
            "PERFFLOW_SMTP_PORT": str(smtp.port), "PERFFLOW_INTAKE_DIR": str(intake_dir),
-           "PERFFLOW_REPORTS_DIR": str(out_dir / "reports")}
+           "PERFFLOW_REPORTS_DIR": str(out_dir / "reports"), TIMEZONE_ENV: scenario.timezone}
     for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = server.url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = token
@@ -270,6 +335,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     try:
         from perf_orchestration.definitions import defs
 
+        _check_zone(scenario)
         instance = open_instance(home, pooled=True)
         logger = _progress_logger(progress)
         results = []
@@ -291,13 +357,16 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results += _run_sensor(defs, instance, logger, progress, "alert_episode_sensor")
         stages["actions_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        results += _live_storm(defs, instance, logger, progress, server)
+        if not production_teams(scenario):
+            skipped.append({"feature": "live storm",
+                            "reason": "the plant has no production team with stations"})
+        results += _live_storm(defs, instance, logger, progress, server, scenario)
         stages["live_storm_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         results += _people_loop(defs, instance, logger, progress, server, url)
         stages["people_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        dropped = demo_folder(intake_dir, scenario)
+        dropped = demo_folder(intake_dir, scenario, skipped)
         progress(f"{len(dropped)} department workbooks dropped into {intake_dir}")
         results += _run_sensor(defs, instance, logger, progress, "workbook_intake_sensor")
         stages["workbooks_seconds"] = time.perf_counter() - t
@@ -316,6 +385,9 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )
+        summary["skipped"] = skipped
+        for entry in skipped:
+            progress(f"skipped {entry['feature']}: {entry['reason']}")
         summary["goal_health"] = _goal_health(url, out_dir)
         summary["reports"] = reports_summary(reports, out_dir)
         stages["summary_seconds"] = time.perf_counter() - t

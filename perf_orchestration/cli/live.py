@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
+from perf_orchestration.plant_calendar import TIMEZONE_ENV
 from perf_orchestration.warehouse import embedded_url, make_engine
 
 # The live instance: the queue is checked every second (the default is 5 s) and runs are
@@ -124,7 +126,7 @@ def webserver_command(ui_port: int) -> list[str]:
 def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = None,
                config_dir: str | None = None, warehouse: str | None = None,
                instance_config: str | None = None, ack_port: int = 0,
-               say=lambda line: None) -> LiveStack:
+               say=lambda line: None, scenario: str | None = None) -> LiveStack:
     """Start the live stack under `out` (instance, warehouse, logs) and return it.
 
     `instance_config` (e.g. deploy/dagster.yaml) is checked and installed as the
@@ -152,8 +154,10 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
             from perf_orchestration.simulator import SimulatorServer
             from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 
+            plant = load_scenario(scenario)
+            env[TIMEZONE_ENV] = plant.timezone  # the simulated plant's clock
             token, secret = secrets.token_urlsafe(16), secrets.token_hex(16)
-            stack.simulator = SimulatorServer(load_scenario(), port=0, token=token).start()
+            stack.simulator = SimulatorServer(plant, port=0, token=token).start()
             stack.webhook = WebhookReceiver(secret).start()
             stack.smtp = SmtpReceiver().start()
             stack.servers += [stack.simulator, stack.webhook, stack.smtp]
@@ -203,10 +207,12 @@ def _start_ack_server(stack: LiveStack, simulate: bool, port: int,
 
 def run_live(out: str, simulate: bool, ui_port: int | None, config_dir: str | None,
              warehouse: str | None, instance_config: str | None = None,
-             ack_port: int = 0) -> int:
+             ack_port: int = 0, scenario: str | None = None) -> int:
+    if scenario and not simulate:
+        raise SettingError("--scenario needs --simulate")
     stack = start_live(out, simulate=simulate, ui_port=ui_port, config_dir=config_dir,
                        warehouse=warehouse, instance_config=instance_config,
-                       ack_port=ack_port, say=print)
+                       ack_port=ack_port, say=print, scenario=scenario)
     with stack:
         print(f"dagster-daemon running; instance {stack.home}, log {stack.out_dir / 'daemon.log'}")
         if ui_port is not None:

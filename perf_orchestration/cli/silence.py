@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sys
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from perf_orchestration.alerting.actions import utcnow
 from perf_orchestration.alerting.notifications.silences import (
@@ -15,7 +14,7 @@ from perf_orchestration.alerting.notifications.silences import (
     list_silences,
 )
 from perf_orchestration.cli.query import default_warehouse_url
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_tz
 from perf_orchestration.warehouse import make_engine
 
 DURATION = re.compile(r"^(\d+)([mhd])$")
@@ -27,7 +26,7 @@ def _plant_time(value: str, field: str) -> datetime:
     except ValueError:
         raise SilenceError(f"{field}: {value!r} is not a time like 2026-11-02T08:00") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=ZoneInfo(PLANT_TIMEZONE))
+        t = t.replace(tzinfo=plant_tz())
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -43,7 +42,7 @@ def _matchers(pairs: list[str]) -> dict[str, str]:
 
 def run_silence(args) -> int:
     engine = make_engine(args.warehouse or default_warehouse_url())
-    tz = ZoneInfo(PLANT_TIMEZONE)
+    tz = plant_tz()
     try:
         if args.action == "add":
             start = _plant_time(args.start, "--start") if args.start else utcnow()

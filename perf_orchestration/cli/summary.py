@@ -281,6 +281,7 @@ def write_report(path: Path, summary: dict) -> None:
         f"{'yes' if summary['rows_balanced'] else 'NO'}",
         f"- Source calls: {summary['source_calls']['requests']} requests, "
         f"{summary['source_calls']['retried']} retried after a fault",
+        *[f"- Skipped {e['feature']}: {e['reason']}" for e in summary.get("skipped", [])],
         "",
         "## Rows by entity",
         "",

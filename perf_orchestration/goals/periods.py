@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from perf_orchestration.plant_calendar import period_end
 from perf_orchestration.sqlmodels.dialect import window_params
 
-PERIOD_COLUMNS = {"day": ("local_date", "day_start", timedelta(days=1)),
-                  "week": ("iso_week", "week_start", timedelta(days=7))}
+PERIOD_COLUMNS = {"day": ("local_date", "day_start"), "week": ("iso_week", "week_start")}
 
 
 def as_datetime(value: object) -> datetime:
@@ -38,7 +38,7 @@ class PeriodSpan:
 def periods_touched(engine: sa.Engine, kind: str, start: datetime, end: datetime) \
         -> list[PeriodSpan]:
     """Every period of `kind` with a calendar hour in [start, end) (naive UTC)."""
-    key_col, start_col, length = PERIOD_COLUMNS[kind]
+    key_col, start_col = PERIOD_COLUMNS[kind]
     sql = sa.text(
         f"select c.{key_col}, min(c.{start_col}), "  # identifiers from PERIOD_COLUMNS only
         f"(select max(a.hour_end) from staging.plant_calendar a where a.{key_col} = c.{key_col})"
@@ -50,5 +50,6 @@ def periods_touched(engine: sa.Engine, kind: str, start: datetime, end: datetime
     out = []
     for key, first, until in rows:
         begin = as_datetime(first)
-        out.append(PeriodSpan(kind, key, begin, begin + length, as_datetime(until)))
+        out.append(PeriodSpan(kind, key, begin, period_end(start_col, begin),
+                              as_datetime(until)))
     return out

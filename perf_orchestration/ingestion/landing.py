@@ -203,17 +203,15 @@ def latest_partition_counts(engine: Engine, entity: str | None = None) -> list[d
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def hourly_windows(start: datetime, end: datetime) -> list[Window]:
+def hourly_windows(start: datetime, end: datetime, tz_name: str | None = None) -> list[Window]:
     """The hourly partitions covering [start, end), keyed as Dagster keys them."""
-    from zoneinfo import ZoneInfo
+    from perf_orchestration.plant_calendar import partition_key, plant_tz
 
-    from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
-
-    tz = ZoneInfo(PLANT_TIMEZONE)
+    tz = plant_tz(tz_name)
     t = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     out = []
     while t < end:
         nxt = (t.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
-        out.append(Window(t.strftime(PARTITION_KEY_FORMAT), t, nxt))
+        out.append(Window(partition_key(t, tz.key), t, nxt))
         t = nxt
     return out

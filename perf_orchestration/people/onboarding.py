@@ -19,19 +19,17 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import OnboardingConfig, OnboardingTrack
 from perf_orchestration.people.tables import onboarding_progress, replace_mart
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE, day_bounds
+from perf_orchestration.plant_calendar import day_bounds, plant_tz
 from perf_orchestration.tables import RAW_TABLES, plant_calendar
 
 ENTITY = "hr_mentor_feedback"
 PARTITION = "marts.onboarding_progress"
-TZ = ZoneInfo(PLANT_TIMEZONE)
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def _aware(value: datetime) -> datetime:
 
 def plant_date(value: datetime) -> date:
     """The plant calendar date of a warehouse time (naive values are UTC)."""
-    return _aware(value).astimezone(TZ).date()
+    return _aware(value).astimezone(plant_tz()).date()
 
 
 def _naive(value: datetime) -> datetime:

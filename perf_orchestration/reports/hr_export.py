@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from perf_orchestration.filenames import unique_file_parts
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.reports.day_facts import DayReader, workbook_rows
@@ -51,10 +52,6 @@ class DepartmentWorkbook:
     goal_rows: int
     people: int
     red: int
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "department"
 
 
 def _sheet_title(team: dict, taken: set[str]) -> str:
@@ -136,8 +133,9 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
         departments[t["workshop"]].append(t)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    parts = unique_file_parts(list(departments), default="department")
     for department, dept_teams in departments.items():
-        path = folder / f"hr_scorecards_{day.isoformat()}_{slug(department)}.xlsx"
+        path = folder / f"hr_scorecards_{day.isoformat()}_{parts[department]}.xlsx"
         written.append(_write_department(path, department, dept_teams,
                                          (by_team, members, reported), day, tree.version))
     return written

@@ -19,6 +19,7 @@ from perf_orchestration.config.loading import load_model
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE, FAILURE_CODES, LINE_TYPES
 
 DEFAULT_SCENARIO = "default.yaml"
+PRODUCTION_LINE_TYPES = ("welding", "painting", "assembly", "machining")
 
 
 class _Strict(BaseModel):
@@ -245,13 +246,15 @@ class Scenario(_Strict):
             if inc.kind == "equipment_failure":
                 team_id, _, num = inc.device.rpartition("-D")
                 spec = next((t for t in self.plant.teams if t.id == team_id), None)
-                if spec is None or not num.isdigit() or not 1 <= int(num) <= spec.stations:
+                if spec is None or not _production(spec) or not num.isdigit() \
+                        or not 1 <= int(num) <= spec.stations:
                     raise ValueError(f"incident {inc.id}: device {inc.device!r} does not exist "
-                                     "(devices are <team>-D01..D<stations> of a team with "
-                                     "stations)")
-            if inc.kind == "metric_dip" and not next(
-                    t for t in self.plant.teams if t.id == inc.team).stations:
-                raise ValueError(f"incident {inc.id}: team {inc.team!r} has no stations")
+                                     "(devices are <team>-D01..D<stations> of a production "
+                                     "team with stations)")
+            if inc.kind == "metric_dip" and not _production(
+                    next(t for t in self.plant.teams if t.id == inc.team)):
+                raise ValueError(f"incident {inc.id}: team {inc.team!r} is no production team "
+                                 "with stations")
         return self
 
     @property
@@ -261,6 +264,11 @@ class Scenario(_Strict):
     @property
     def end(self) -> datetime:
         return (self.start.astimezone(UTC) + timedelta(hours=self.hours)).astimezone(self.tz)
+
+
+def _production(team: TeamSpec) -> bool:
+    """A team that runs stations on a production line (its devices and rates exist)."""
+    return team.stations > 0 and team.line_type in PRODUCTION_LINE_TYPES
 
 
 def _aware(value: datetime, tz: ZoneInfo) -> datetime:

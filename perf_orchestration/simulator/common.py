@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from perf_orchestration.scenarios.config import EquipmentFailure, MetricDip, Scenario, TeamSpec
+from perf_orchestration.scenarios.config import (
+    PRODUCTION_LINE_TYPES,
+    EquipmentFailure,
+    MetricDip,
+    Scenario,
+    TeamSpec,
+)
 
 HOUR = timedelta(hours=1)
 DEVICE_TYPES = {"welding": "welding_robot", "painting": "paint_robot",
@@ -164,7 +170,8 @@ class Station:
 
 def production_teams(scenario: Scenario) -> list[TeamSpec]:
     """Teams that run stations (technical centres and the office have none)."""
-    return [t for t in scenario.plant.teams if t.stations > 0 and t.line_type in DEVICE_TYPES]
+    return [t for t in scenario.plant.teams
+            if t.stations > 0 and t.line_type in PRODUCTION_LINE_TYPES]
 
 
 def stations_of(team: TeamSpec) -> list[Station]:

@@ -22,7 +22,7 @@ from perf_orchestration.simulator.common import (
     stamp,
     utc,
 )
-from perf_orchestration.simulator.names import Roster
+from perf_orchestration.simulator.names import Roster, uncast_profiles
 
 Row = dict[str, Any]
 STAGES = ("lead", "qualified", "proposal", "negotiation")
@@ -42,6 +42,26 @@ TICKET_SUBJECTS = {
                           "installation guidance request"),
 }
 TICKET_CATEGORY_WEIGHTS = (0.35, 0.3, 0.1, 0.25)
+SALES_ROLES = ("account_manager", "sales_rep")
+
+
+def skipped_features(scenario: Scenario, roster: Roster) -> list[dict[str, str]]:
+    """What the simulator leaves out because the plant lacks the people it needs, as
+    {feature, reason} entries the demo reports (never an owner invented from another role)."""
+    out = []
+    if not roster.with_role(*SALES_ROLES):
+        out.append({"feature": "crm opportunities",
+                    "reason": "the plant has no account manager or sales rep to own them"})
+    if not roster.with_role("account_manager"):
+        out.append({"feature": "crm proposals",
+                    "reason": "the plant has no account manager to send them"})
+        out += [{"feature": f"crm renewal {i.id}",
+                 "reason": "no owner given and the plant has no account manager"}
+                for i in scenario.incidents if isinstance(i, CrmRenewal) and not i.owner]
+    out += [{"feature": f"new hire story {profile!r}",
+             "reason": "the plant has too few production teams or sales people to cast it"}
+            for profile in uncast_profiles(roster)]
+    return out
 
 
 def _slot_times(scenario: Scenario, n: int, rng: random.Random,
@@ -100,7 +120,9 @@ def opportunities(scenario: Scenario, roster: Roster) -> list[Row]:
     """One row per stage an opportunity reaches inside the range, up to won or lost."""
     tz, end = scenario.tz, range_end(scenario)
     rng = rng_for(scenario, "crm", "opportunities")
-    owners = roster.with_role("account_manager", "sales_rep") or ["E0001"]
+    owners = roster.with_role(*SALES_ROLES)
+    if not owners:
+        return []  # a plant without sales people has no pipeline (see skipped_features)
     n = _per_day(scenario, scenario.baseline.opportunities_per_day, Diffuser())
     rows: list[Row] = []
     per_day: dict[str, int] = {}
@@ -132,9 +154,10 @@ def opportunities(scenario: Scenario, roster: Roster) -> list[Row]:
 def renewals(scenario: Scenario, roster: Roster) -> list[Row]:
     """One won renewal per crm_renewal incident."""
     tz = scenario.tz
-    managers = roster.with_role("account_manager") or ["E0001"]
+    managers = roster.with_role("account_manager")
     rows: list[Row] = []
-    incidents = [i for i in scenario.incidents if isinstance(i, CrmRenewal)]
+    incidents = [i for i in scenario.incidents if isinstance(i, CrmRenewal)
+                 and (i.owner or managers)]
     for n, inc in enumerate(sorted(incidents, key=lambda i: (i.at, i.id)), start=1):
         rng = rng_for(scenario, "crm", "renewal", inc.id)
         at = utc(inc.at)

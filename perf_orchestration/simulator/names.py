@@ -123,6 +123,12 @@ def _office_roles(team: TeamSpec) -> list[tuple[str, str]]:
     return [(role, "office") for role in order for _ in range(counts[role])]
 
 
+def uncast_profiles(roster: Roster) -> list[str]:
+    """The new-hire profiles the plant could not cast (no team or role to hold them)."""
+    cast = {h.profile for h in roster.new_hires}
+    return [profile for profile, _, _ in NEW_HIRE_PROFILES if profile not in cast]
+
+
 def email_domain(scenario: Scenario) -> str:
     """plant1.example.com for "Plant 1": a reserved example domain, never a real one."""
     slug = re.sub(r"[^a-z0-9]", "", scenario.plant.name.lower()) or "plant"
@@ -190,13 +196,13 @@ def _plant_new_hires(scenario: Scenario, roster: Roster) -> None:
                 continue
             station = stations[0].station_id
         else:
-            team = "OFF"
             crew = roster.with_role(role)
             managers = roster.with_role("account_manager")
             crew = managers[:1] + crew if managers else crew
-            team = rows[crew[-1]]["team_id"] if crew else team
         if len(crew) < 2:
             continue
+        if role != "operator":
+            team = rows[crew[-1]]["team_id"]
         hire, mentor = crew[-1], crew[0]
         hired_on = scenario.start.date() - timedelta(days=rng.randint(lo, hi))
         rows[hire]["hired_at"] = at_local(hired_on, time(9, 0), scenario.tz)

@@ -5,25 +5,35 @@ rows with merged group cells, or bilingual "日期\\nDate" cells), Chinese colum
 numbers typed as text, dates in several formats, blank rows, weekly subtotals, a sheet
 total and a summary sheet with the grand total. Team and people names come from the plant
 simulator, so the rows speak of the same plant. Same arguments, same bytes of data.
+
+The demo's drop is drawn from the scenario's plant: its workshops (most production teams
+first) name the production reports, its sales people fill the sales report; a report the
+plant has nobody or nothing for is skipped and said so.
 """
 
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from openpyxl import Workbook
 
+from perf_orchestration.filenames import file_part
+from perf_orchestration.plant_calendar import iso_week_key
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import production_teams
+from perf_orchestration.simulator.generate_business import SALES_ROLES
 from perf_orchestration.simulator.names import build_roster
 
 PROD_HEADER = ("日期", "班次", "产量(件)", "质量", None, "首件检验", None)
 PROD_LEAVES = (None, None, None, "不良数", "返工数", "次数", "合格")
 TOTAL_COLUMNS = (2, 3, 5, 6)  # output, defects, fai checked, fai passed (0-based)
 REGIONS = ("华东 East", "华南 South", "华北 North", "西部 West")
+SHEET_TITLE_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def _number_cell(rng: random.Random, value: float | int):
 
 def _production_sheet(wb: Workbook, rng: random.Random, title: str, heading: str,
                       month: date, days: int, bad: int) -> list[int]:
-    ws = wb.create_sheet(title[:31])
+    ws = wb.create_sheet(SHEET_TITLE_FORBIDDEN.sub("-", title)[:31])
     ws.append([heading])
     ws.merge_cells("A1:G1")
     ws.append(["部门 Department:", title, None, "单位: 件"])
@@ -178,7 +188,9 @@ def sales_workbook(path: Path, scenario: Scenario, sheets: int | None = None,
     rng = random.Random(f"sales|{path.name}|{seed}")
     roster = build_roster(scenario)
     names = {r["employee_id"]: r["name"] for r in roster.rows}
-    reps = [names[i] for i in roster.with_role("sales_rep", "account_manager")][:24]
+    reps = [names[i] for i in roster.with_role(*SALES_ROLES)][:24]
+    if not reps:
+        raise ValueError("the plant has no sales rep or account manager for a sales report")
     regions = [REGIONS[i % len(REGIONS)] + (f" {i // len(REGIONS) + 1}"
                                             if i >= len(REGIONS) else "")
                for i in range(sheets or len(REGIONS))]
@@ -204,26 +216,56 @@ def encrypted_file(path: Path) -> Path:
     return path
 
 
-def demo_folder(directory: Path, scenario: Scenario) -> list[Path]:
-    """The demo's drop: a clean report, one with bad rows and a wrong grand total, a sales
-    report with bad rows, a corrupt file and a password-protected one.
+def workshops_by_size(scenario: Scenario) -> list[str]:
+    """The workshops with production teams, most teams first (ties in plant order)."""
+    counts: dict[str, int] = {}
+    for team in production_teams(scenario):
+        counts[team.workshop] = counts.get(team.workshop, 0) + 1
+    return sorted(counts, key=lambda w: -counts[w])
+
+
+def demo_folder(directory: Path, scenario: Scenario,
+                skipped: list[dict[str, str]] | None = None) -> list[Path]:
+    """The demo's drop: a clean report of the largest workshop, one with bad rows and a wrong
+    grand total from the next, a sales report with bad rows, a corrupt file and a
+    password-protected one. What the plant cannot fill (a second workshop, sales people) is
+    left out with a {feature, reason} entry appended to `skipped`.
 
     Files already there are left alone: xlsx files carry their save time, so writing them
     again would make new content (and a new intake) out of the same data.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    makers = {
-        "生产质量月报_Body-Shop_2026-11.xlsx": lambda p: production_workbook(
-            p, scenario, days=14, workshop="Body Shop"),
-        "生产质量月报_Assembly-Hall_2026-11.xlsx": lambda p: production_workbook(
-            p, scenario, days=14, seed=1, mess=Mess(bad_rows=3, total_off=120),
-            workshop="Assembly Hall"),
-        "销售周报_2026-W45.xlsx": lambda p: sales_workbook(
-            p, scenario, weeks=2, mess=Mess(bad_rows=2)),
-        "质量月报_Paint-Shop_2026-11.xlsx": lambda p: p.write_bytes(b"PK\x03\x04" + bytes(64)),
-        "销售周报_2026-W46_加密.xlsx": encrypted_file,
-    }
+    skipped = [] if skipped is None else skipped
+    month = scenario.start.date().replace(day=1)
+    first_week = scenario.start.date() - timedelta(days=scenario.start.weekday())
+    has_sales = bool(build_roster(scenario).with_role(*SALES_ROLES))
+    shops = workshops_by_size(scenario)
+    makers: dict[str, Callable[[Path], object]] = {}
+    if not shops:
+        skipped.append({"feature": "production workbooks",
+                        "reason": "the plant has no production team with stations"})
+    for k, shop in enumerate(shops[:2]):  # the clean report, then the messy one
+        mess = Mess(bad_rows=3, total_off=120) if k else Mess()
+        makers[f"生产质量月报_{file_part(shop)}_{month:%Y-%m}.xlsx"] = \
+            lambda p, shop=shop, k=k, mess=mess: production_workbook(
+                p, scenario, days=14, month=month, seed=k, mess=mess, workshop=shop)
+    if len(shops) == 1:
+        skipped.append({"feature": "workbook with bad rows and a wrong total",
+                        "reason": f"the plant has one workshop with production teams "
+                        f"({shops[0]})"})
+    if has_sales:
+        makers[f"销售周报_{iso_week_key(first_week)}.xlsx"] = lambda p: sales_workbook(
+            p, scenario, weeks=2, first_week=first_week, mess=Mess(bad_rows=2))
+    else:
+        skipped.append({"feature": "sales weekly workbooks",
+                        "reason": "the plant has no sales rep or account manager"})
+    broken = shops[-1] if shops else scenario.plant.teams[0].workshop
+    makers[f"质量月报_{file_part(broken)}_{month:%Y-%m}.xlsx"] = \
+        lambda p: p.write_bytes(b"PK\x03\x04" + bytes(64))
+    if has_sales:
+        makers[f"销售周报_{iso_week_key(first_week + timedelta(weeks=1))}_加密.xlsx"] = \
+            encrypted_file
     paths = []
     for name, make in makers.items():
         path = directory / name

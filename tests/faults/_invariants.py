@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
 from perf_orchestration.ingestion.landing import latest_partition_counts
-from perf_orchestration.plant_calendar import PARTITION_KEY_FORMAT, PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import partition_key
 from perf_orchestration.tables import (
     RAW_TABLES,
     action_log,
@@ -95,8 +94,7 @@ def _partition_of(value) -> str | None:
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone(ZoneInfo(PLANT_TIMEZONE))
-    return local.replace(minute=0, second=0, microsecond=0).strftime(PARTITION_KEY_FORMAT)
+    return partition_key(value)
 
 
 def check_own_partition(invariant, scenario: str, engine: sa.Engine, table: str) -> int:

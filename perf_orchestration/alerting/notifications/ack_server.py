@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -35,7 +34,7 @@ from perf_orchestration.alerting.notifications.escalation import (
     verify_ack_link,
 )
 from perf_orchestration.alerting.rules import RuleSet
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_tz
 from perf_orchestration.tables import RAW_TABLES, alert_episodes
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def plant_time(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return f"{aware.astimezone(ZoneInfo(PLANT_TIMEZONE)):%Y-%m-%d %H:%M} plant time"
+    return f"{aware.astimezone(plant_tz()):%Y-%m-%d %H:%M} plant time"
 
 
 def fallback(episode: str | None, person: str | None) -> str:

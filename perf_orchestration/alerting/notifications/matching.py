@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -16,7 +15,7 @@ from perf_orchestration.alerting.notifications.config import (
     RoutingConfig,
 )
 from perf_orchestration.alerting.rules import Rule
-from perf_orchestration.plant_calendar import PLANT_TIMEZONE
+from perf_orchestration.plant_calendar import plant_tz
 from perf_orchestration.tables import RAW_TABLES
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ def mute_window_end(window: MuteWindow, labels: dict[str, str], at: datetime) ->
     """When the window that holds the alert at `at` (UTC naive) ends, or None."""
     if not matches(window.match, labels):
         return None
-    tz = ZoneInfo(PLANT_TIMEZONE)
+    tz = plant_tz()
     local = at.replace(tzinfo=UTC).astimezone(tz)
     if local.date() in window.dates:
         end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz)

@@ -1,0 +1,205 @@
+"""`perfflow demo` for plants that are not the bundled one: one welding team and nothing
+else; 40 teams over 6 workshops in Europe/Berlin across the night the clocks go back; CJK
+team and workshop names. Each ends `demo ok`, and its summary.json, report.md and war-room
+page name no team, device or workshop outside the scenario's plant.
+
+The bundled goal tree still names the bundled plant's teams (its goals become templates
+expanded over the plant's teams separately): its goals without data in such a plant are
+the one part of the output allowed to name them, and they are named in the summary as the
+failed `every_goal_has_data` check, not counted against the demo's result."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _plant_flow import plant_names
+
+from perf_orchestration.scenarios.config import load_scenario
+from perf_orchestration.simulator.common import production_teams, stations_of
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "tests" / "scenarios"
+PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
+GOAL_CHECK = "marts/goal_scores:every_goal_has_data"
+DATA_URI = re.compile(r"data:[^\"')]+")
+
+
+def _bundled_names() -> set[str]:
+    """The bundled plant's team ids, devices, stations and workshops: what a plant of its
+    own must not be told about."""
+    default = load_scenario()
+    names = plant_names(default)
+    return set().union(*names.values())
+
+
+@pytest.fixture(scope="module", params=["one_welding_team", "berlin_40_teams", "cjk_names"])
+def plant_demo(request, tmp_path_factory):
+    scenario_path = SCENARIOS / f"{request.param}.yaml"
+    out = tmp_path_factory.mktemp(request.param)
+    env = {k: v for k, v in os.environ.items() if k != "PERFFLOW_CONFIG_DIR"}
+    proc = subprocess.run([PERFFLOW, "demo", "--out", str(out), "--scenario", str(scenario_path)],
+                          capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
+    return load_scenario(scenario_path), out, proc
+
+
+def _texts(out: Path) -> dict[str, str]:
+    summary = json.loads((out / "summary.json").read_text())
+    goal_subjects = summary.get("goal_health", {}).pop("subjects", [])
+    pages = sorted((out / "reports" / "war_room").glob("*.html"))
+    texts = {"summary.json": json.dumps(summary, ensure_ascii=False),
+             "report.md": (out / "report.md").read_text()}
+    texts |= {p.name: DATA_URI.sub("", p.read_text()) for p in pages}
+    return texts | {"goal subjects": " ".join(goal_subjects)}
+
+
+def test_the_demo_runs_for_the_plant(plant_demo):
+    scenario, out, proc = plant_demo
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.startswith("demo ok")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["success"] and summary["rows_balanced"]
+    assert summary["rows"]["fetched"] == summary["rows"]["landed"] + summary["rows"]["quarantined"]
+    assert summary["partitions"]["timezone"] == scenario.timezone
+    assert summary["partitions"]["count"] == scenario.hours
+    assert all(isinstance(e["feature"], str) and e["reason"] for e in summary["skipped"])
+    for entry in summary["skipped"]:
+        assert f"skipped {entry['feature']}: {entry['reason']}" in proc.stderr
+        assert f"- Skipped {entry['feature']}: {entry['reason']}" in \
+            (out / "report.md").read_text()
+    # a goal of the bundled tree whose team the plant lacks has no data, and says so
+    failed = summary["checks"]["failed_checks"]
+    assert all(":" in c for c in failed)
+    assert not [c for c in failed if not c.endswith("_fresh") and c != GOAL_CHECK], failed
+
+
+def test_the_outputs_name_only_the_plant_s_teams_devices_and_workshops(plant_demo):
+    scenario, out, proc = plant_demo
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    own = set().union(*plant_names(scenario).values())
+    foreign = sorted(_bundled_names() - own, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, foreign)) + r")(?![\w-])")
+    for name, text in _texts(out).items():
+        if name == "goal subjects":
+            continue  # the bundled goal tree's subjects, see the module docstring
+        assert pattern.findall(text) == [], name
+    summary = json.loads((out / "summary.json").read_text())
+    teams = plant_names(scenario)["teams"]
+    assert {r["team_id"] for r in summary["team_daily_metrics"]} == \
+        {t.id for t in production_teams(scenario)}
+    subjects = {a["subject"] for a in summary["alerts"]}
+    assert subjects <= teams | plant_names(scenario)["devices"]
+    for report in summary["reports"].values():
+        departments = [w["department"] for w in report["hr_workbooks"]]
+        assert set(departments) == plant_names(scenario)["workshops"]
+        files = [w["file"] for w in report["hr_workbooks"]]  # one file per department
+        assert len(set(files)) == len(departments) and all((out / f).exists() for f in files)
+
+
+def test_the_live_storm_and_the_workbooks_come_from_the_plant(plant_demo):
+    scenario, out, proc = plant_demo
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    devices = {s.device_id for t in production_teams(scenario) for s in stations_of(t)}
+    live = {a["subject"] for a in summary["alerts"] if a["evaluated_by"] == "source_watch"}
+    assert live and live <= devices | {t.id for t in production_teams(scenario)}
+    assert "live storm at" in proc.stderr
+    files = [f["file"] for f in summary["workbooks"]["by_file"]]
+    workshops = {t.workshop for t in production_teams(scenario)}
+    named = [f for f in files if f.startswith(("生产质量月报_", "质量月报_"))]
+    assert named and all(any(re.sub(r"[^\w]+", "-", w) in f for w in workshops) for f in named)
+    has_sales = any(t.line_type == "office" for t in scenario.plant.teams)
+    assert any(f.startswith("销售周报_") for f in files) == has_sales
+    skipped = {e["feature"] for e in summary["skipped"]}
+    assert ("sales weekly workbooks" in skipped) == (not has_sales)
+    assert ("crm opportunities" in skipped) == (not has_sales)
+
+
+def test_the_berlin_plant_has_both_passes_through_the_repeated_hour(plant_demo):
+    scenario, out, proc = plant_demo
+    if scenario.timezone != "Europe/Berlin":
+        pytest.skip("only the plant across the change of the clocks")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    url = f"sqlite:///{out / 'warehouse' / 'warehouse.db'}"
+    query = subprocess.run(
+        [PERFFLOW, "query", "--warehouse", url, "select partition_key, count(*) as teams "
+         "from marts.team_hourly_quality group by partition_key order by partition_key"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert query.stdout.splitlines()[1:] == [
+        f"2026-10-25-{h},40" for h in ("00:00", "01:00", "02:00", "02:00+0100", "03:00")]
+    daily = subprocess.run(
+        [PERFFLOW, "query", "--warehouse", url, "select count(*), sum(team_hour_count) "
+         "from marts.team_daily_quality where local_date = '2026-10-25'"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert daily.stdout.splitlines()[1] == "40,200"
+
+
+def test_the_bundled_plant_skips_nothing_and_its_storm_hits_the_assembly_line(tmp_path):
+    from perf_orchestration.cli.demo import storm_plan
+    from perf_orchestration.simulator.generate_business import skipped_features
+    from perf_orchestration.simulator.names import build_roster
+    from perf_orchestration.workbooks.generate import demo_folder
+
+    default = load_scenario()
+    assert skipped_features(default, build_roster(default)) == []
+    skipped: list = []
+    assert len(demo_folder(tmp_path, default, skipped)) == 5 and skipped == []
+    storm = storm_plan(default)  # the only line with two teams and no incident
+    assert (storm.line_id, [t.id for t in storm.teams]) == ("ASM", ["T4", "T5"])
+    assert [s.device_id for s in storm.devices] == ["T4-D02", "T5-D02", "T5-D01"]
+
+
+def test_a_one_station_plant_storms_its_only_device_and_skips_what_it_lacks(tmp_path):
+    from perf_orchestration.cli.demo import storm_plan
+    from perf_orchestration.simulator.generate import generate_dataset
+    from perf_orchestration.simulator.generate_business import skipped_features
+    from perf_orchestration.simulator.names import build_roster
+
+    plant = load_scenario(SCENARIOS / "one_welding_team.yaml")
+    storm = storm_plan(plant)
+    assert [s.device_id for s in storm.devices] == ["W1-D01"]
+    features = {e["feature"] for e in skipped_features(plant, build_roster(plant))}
+    assert {"crm opportunities", "crm proposals"} <= features
+    data = generate_dataset(plant)
+    assert data.tables["crm_opportunities"] == [] and data.tables["crm_proposals"] == []
+    owners = {r["team_id"] for r in data.tables["hr_employees"]}
+    assert owners == {"W1"}
+    renewing = type(plant).model_validate({**plant.model_dump(), "incidents": [
+        {"kind": "crm_renewal", "id": "renews", "account": "ACC-1", "at": plant.start}]})
+    assert generate_dataset(renewing).tables["crm_renewals"] == []
+    assert {"feature": "crm renewal renews",
+            "reason": "no owner given and the plant has no account manager"} in \
+        skipped_features(renewing, build_roster(renewing))
+
+
+def test_a_plant_whose_only_stations_are_in_a_technical_centre_drops_no_production_report(
+        tmp_path):
+    from perf_orchestration.scenarios.config import Scenario
+    from perf_orchestration.workbooks.generate import demo_folder
+
+    lab = Scenario.model_validate({"start": "2026-11-02T00:00:00", "hours": 2, "plant": {
+        "teams": [{"id": "TC9", "name": "Lab", "line_id": "TC", "line_type": "technical_centre",
+                   "workshop": "Labor", "stations": 2, "headcount": 5}]}})
+    skipped: list = []
+    assert [p.name for p in demo_folder(tmp_path, lab, skipped)] == ["质量月报_Labor_2026-11.xlsx"]
+    assert [e["feature"] for e in skipped] == ["production workbooks", "sales weekly workbooks"]
+
+
+def test_a_failure_of_a_technical_centre_device_is_refused_when_the_scenario_loads(tmp_path):
+    bad = tmp_path / "lab.yaml"
+    bad.write_text(
+        "start: 2026-11-02T00:00:00\nhours: 2\nplant:\n  teams:\n"
+        "    - {id: TC9, name: Lab, line_id: TC, line_type: technical_centre, stations: 2}\n"
+        "incidents:\n  - {kind: equipment_failure, id: lab-down, device: TC9-D01,"
+        " at: [2026-11-02T00:30:00]}\n")
+    proc = subprocess.run([PERFFLOW, "validate", "--scenario", str(bad)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "lab-down: device 'TC9-D01' does not exist" in proc.stderr
+    assert "of a production team with stations" in proc.stderr
