@@ -21,7 +21,7 @@ def _ids(text: str | None) -> list[str]:
     return [] if not text else [i for i in text.removesuffix(" ...").split(", ") if i]
 
 
-def test_trace_lists_failed_and_passed_records_apart(sqlite_url, default_day):  # noqa: F811
+def test_trace_lists_failed_and_passed_records_apart(sqlite_url, default_day):
     engine = make_engine(sqlite_url)
     land(engine, *default_day)
     run_project(engine, load_project(ROOT))

@@ -155,6 +155,19 @@ ENTITIES: tuple[Entity, ...] = (
         key=("changeover_id",), event_time="started_at",
     ),
     Entity(
+        "mes", "planned_stops",
+        "Planned changeovers and maintenance from the production schedule: a station or a "
+        "whole line stopped on purpose, from when to when.",
+        "stop_id",
+        (
+            _c("stop_id", "str"), _c("line_id", "str"), _c("team_id", "str", required=False),
+            _c("station_id", "str", required=False),
+            _c("kind", "str", allowed=("changeover", "maintenance")),
+            _c("planned_start", "datetime"), _c("planned_end", "datetime"), _UPDATED,
+        ),
+        key=("stop_id",), event_time="planned_start",
+    ),
+    Entity(
         "mes", "process_measurements",
         "Line-specific process readings: weld strength on welding lines, VOC on painting.",
         "measurement_id",

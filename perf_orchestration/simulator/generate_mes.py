@@ -306,6 +306,23 @@ def changeovers(floor: Shopfloor) -> list[Row]:
     return rows
 
 
+def planned_stops(floor: Shopfloor, changeover_rows: list[Row]) -> list[Row]:
+    """mes_planned_stops: each changeover as the schedule planned it (its standard time),
+    published when the plan was made, ahead of the stop."""
+    lines = {t.id: t.line_id for t in floor.scenario.plant.teams}
+    rows: list[Row] = []
+    for co in changeover_rows:
+        start = co["started_at"]
+        rows.append({
+            "stop_id": "PLAN-" + co["changeover_id"], "line_id": lines[co["team_id"]],
+            "team_id": co["team_id"], "station_id": co["station_id"], "kind": "changeover",
+            "planned_start": start,
+            "planned_end": start + timedelta(minutes=co["standard_minutes"]),
+            "updated_at": min(co["updated_at"], start - timedelta(hours=1)),
+        })
+    return rows
+
+
 def process_measurements(floor: Shopfloor) -> list[Row]:
     """Weld strength on welding lines, VOC with an exact over-limit share on painting lines."""
     sc, tz, b = floor.scenario, floor.tz, floor.scenario.baseline

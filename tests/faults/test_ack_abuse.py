@@ -34,7 +34,7 @@ TIMEOUT_S = 1.0
 
 
 @pytest.fixture
-def guarded(engine):  # noqa: F811 - the fixture imported above
+def guarded(engine):
     with AckServer(engine, SECRET, rules=RULES, max_connections=MAX_CONNECTIONS,
                    client_timeout_seconds=TIMEOUT_S) as server:
         yield server
@@ -52,7 +52,7 @@ def _forged(link: str) -> str:
     return link.replace(f"sig={sig}", f"sig={'0' * len(sig)}")
 
 
-def test_replayed_forged_expired_and_oversized_requests(engine, guarded, http, invariant):  # noqa: F811
+def test_replayed_forged_expired_and_oversized_requests(engine, guarded, http, invariant):
     episode = _episode(engine, "T4")
     good = ack_link(guarded.url, SECRET, episode, "E41")
     first = http.post(good, data=_query(good))
@@ -72,7 +72,7 @@ def test_replayed_forged_expired_and_oversized_requests(engine, guarded, http, i
                            "oversized query": 414}, **statuses)
 
 
-def test_slow_clients_are_cut_off_and_cannot_crowd_out_a_click(engine, guarded, http,  # noqa: F811
+def test_slow_clients_are_cut_off_and_cannot_crowd_out_a_click(engine, guarded, http,
                                                                 invariant):
     episode = _episode(engine, "T4")
     link = ack_link(guarded.url, SECRET, episode, "E41")
@@ -107,7 +107,7 @@ def test_slow_clients_are_cut_off_and_cannot_crowd_out_a_click(engine, guarded, 
 
 
 def test_a_burst_of_1000_requests_keeps_one_acknowledgement_and_bounded_memory(
-        engine, guarded, invariant):  # noqa: F811
+        engine, guarded, invariant):
     episode = _episode(engine, "T4")
     good = ack_link(guarded.url, SECRET, episode, "E41")
     bad = _forged(good)

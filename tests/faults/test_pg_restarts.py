@@ -145,7 +145,7 @@ def test_a_restart_mid_landing_fails_cleanly_and_a_rerun_lands_once(server, data
 
 
 def test_a_restart_mid_sql_models_leaves_each_model_whole_and_a_rerun_is_identical(
-        server, database, default_day, invariant):  # noqa: F811 - the fixture imported above
+        server, database, default_day, invariant):
     engine = make_engine(database)
     land(engine, *default_day)
     project = load_project(SQL_ROOT)

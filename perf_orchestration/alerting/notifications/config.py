@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from perf_orchestration.alerting.notifications.schedule import ScheduleMute
 from perf_orchestration.config.bundled import bundled_file
 from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 
@@ -156,6 +157,7 @@ class RoutingConfig(_Strict):
     route: Route
     inhibit_rules: tuple[InhibitRule, ...] = ()
     mute_windows: tuple[MuteWindow, ...] = ()
+    schedule_mutes: tuple[ScheduleMute, ...] = ()
     content_hash: str = ""
 
     @model_validator(mode="after")
@@ -178,7 +180,8 @@ class RoutingConfig(_Strict):
                                  f"{', '.join(sorted(known)) or 'none'})")
         for kind, items in (("receiver", [x.id for x in self.receivers]), ("route", ids),
                             ("inhibit rule", [i.id for i in self.inhibit_rules]),
-                            ("mute window", [m.id for m in self.mute_windows])):
+                            ("mute window", [m.id for m in self.mute_windows]),
+                            ("schedule mute", [m.id for m in self.schedule_mutes])):
             doubled = sorted({i for i in items if items.count(i) > 1})
             if doubled:
                 raise ValueError(f"{kind} ids listed twice: {', '.join(doubled)}")

@@ -21,6 +21,11 @@ from perf_orchestration.alerting.notifications.matching import (
     matches,
     mute_window_end,
 )
+from perf_orchestration.alerting.notifications.schedule import (
+    PLANNED,
+    planned_stop_hold,
+    record_muted,
+)
 from perf_orchestration.alerting.notifications.silences import active_silence
 from perf_orchestration.alerting.rules import RuleSet
 from perf_orchestration.tables import action_log, alert_episodes, alert_notifications
@@ -85,7 +90,14 @@ def _held(conn, config: RoutingConfig, labels: dict[str, str], now: datetime
         end = mute_window_end(window, labels, now)
         if end:
             return f"mute window {window.id} ({window.reason})", end
+    if config.schedule_mutes:
+        return planned_stop_hold(conn, config.schedule_mutes, labels, now)
     return None
+
+
+def _episode(conn, episode_id: str) -> dict:
+    return dict(conn.execute(sa.select(alert_episodes).where(
+        alert_episodes.c.episode_id == episode_id)).mappings().one())
 
 
 def enqueue(engine: Engine, config: RoutingConfig, rules: RuleSet, rule_id: str, subject: str,
@@ -119,6 +131,8 @@ def enqueue(engine: Engine, config: RoutingConfig, rules: RuleSet, rule_id: str,
                 held = _held(conn, config, labels, now)
                 if held:
                     status, reason, hold = "silenced", held[0], held[1]
+                    if reason.startswith(PLANNED):
+                        record_muted(conn, _episode(conn, a.episode_id), now)
             conn.execute(alert_notifications.insert().values(
                 action_key=a.key, episode_id=a.episode_id, rule_id=a.rule_id, kind=a.kind,
                 channel=a.channel, recipient_id=a.person.employee_id,
