@@ -15,7 +15,7 @@ from perf_orchestration.people.capability import build_capability_graph
 from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
-from perf_orchestration.people.tables import ensure_people_tables, feedback_requests
+from perf_orchestration.tables import create_tables, feedback_requests
 
 OWNERS = ["team:people-analytics"]
 COMMON = {"group_name": "people", "owners": OWNERS, "kinds": {"python", "sql"},
@@ -24,7 +24,7 @@ COMMON = {"group_name": "people", "owners": OWNERS, "kinds": {"python", "sql"},
 
 def _engine(context: dg.AssetExecutionContext):
     engine = context.resources.warehouse.get_engine()
-    ensure_people_tables(engine)
+    create_tables(engine)
     return engine
 
 

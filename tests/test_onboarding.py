@@ -12,9 +12,14 @@ from perf_orchestration.config.files import validate_config_dir
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.people.config import ONBOARDING_FILE, load_onboarding
 from perf_orchestration.people.onboarding import FirstJob, build_onboarding, progress_row
-from perf_orchestration.people.tables import ensure_people_tables, onboarding_progress
 from perf_orchestration.plant_calendar import calendar_row
-from perf_orchestration.tables import metadata, quarantine, upsert_calendar
+from perf_orchestration.tables import (
+    create_tables,
+    metadata,
+    onboarding_progress,
+    quarantine,
+    upsert_calendar,
+)
 from perf_orchestration.testing.rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
@@ -128,7 +133,7 @@ def test_late_when_the_first_job_came_after_the_target():
 def _engine(url):
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
-    ensure_people_tables(engine)
+    create_tables(engine)
     return engine
 
 

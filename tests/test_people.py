@@ -12,8 +12,7 @@ from perf_orchestration.people.badges import award_badges, qualifying_run
 from perf_orchestration.people.config import load_badges, load_feedback
 from perf_orchestration.people.reminders import daily_proposals, episodes, plan_reminders
 from perf_orchestration.people.requests import plan_requests
-from perf_orchestration.people.tables import badges, ensure_people_tables, feedback
-from perf_orchestration.tables import metadata, quarantine
+from perf_orchestration.tables import badges, create_tables, feedback, metadata, quarantine
 from perf_orchestration.testing.rows import land_rows
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
@@ -25,7 +24,7 @@ PROV = {"source_system": "t", "ingestion_run_id": "r", "ingested_at": datetime(2
 def _engine(url):
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
-    ensure_people_tables(engine)
+    create_tables(engine)
     return engine
 
 

@@ -256,8 +256,8 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
     (one answer names no request, one an old form version), and the answers come back."""
     import sqlalchemy as sa
 
-    from perf_orchestration.people.tables import feedback_requests
     from perf_orchestration.simulator.generate_people import answers_for
+    from perf_orchestration.tables import feedback_requests
 
     job = defs.resolve_job_def("people_job").with_logger_defs({"console": logger})
     results = [job.execute_in_process(instance=instance, raise_on_error=False,

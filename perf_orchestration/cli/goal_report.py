@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from perf_orchestration.goals.heatmap import render_png, write_png
-from perf_orchestration.goals.tables import goal_health
+from perf_orchestration.tables import goal_health
 
 HEATMAP_FILE = "goal_health.png"
 

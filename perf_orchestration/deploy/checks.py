@@ -179,6 +179,15 @@ def _statements(sql: str) -> tuple[str, str]:
     return head, rest
 
 
+def auditor_columns() -> tuple[str, ...]:
+    """The raw columns an auditor may read: the provenance of every landing table, as the
+    table registry declares it (entities' and workbook kinds')."""
+    from perf_orchestration.tables import PROVENANCE_COLUMNS
+    from perf_orchestration.workbooks.config import PROVENANCE as WORKBOOK_PROVENANCE
+
+    return tuple(dict.fromkeys((*PROVENANCE_COLUMNS, *WORKBOOK_PROVENANCE)))
+
+
 def apply_roles(engine: Engine, names: RoleNames, sql_file: Path | None = None) -> None:
     """Create or update the roles and their grants (idempotent; needs a superuser or owner).
 
@@ -193,5 +202,6 @@ def apply_roles(engine: Engine, names: RoleNames, sql_file: Path | None = None) 
     head = re.sub(r":'(\w+)'", r":\1", head)
     with engine.begin() as conn:
         conn.execute(sa.text(head), {"pipeline_role": names.pipeline, "hr_role": names.hr,
-                                     "auditor_role": names.auditor})
+                                     "auditor_role": names.auditor,
+                                     "provenance": ",".join(auditor_columns())})
         conn.exec_driver_sql(rest, execution_options={"no_parameters": True})

@@ -22,9 +22,13 @@
 \if :{?pipeline_role} \else \set pipeline_role perfflow_pipeline \endif
 \if :{?hr_role} \else \set hr_role perfflow_hr \endif
 \if :{?auditor_role} \else \set auditor_role perfflow_auditor \endif
+-- The provenance columns come from the table registry (perf_orchestration/tables/raw.py);
+-- `perfflow roles apply` passes them. With psql, pass -v provenance=... to change them.
+\if :{?provenance} \else \set provenance source_system,source_record_id,ingestion_run_id,ingested_at,partition_key \endif
 select set_config('perfflow.pipeline_role', :'pipeline_role', false),
        set_config('perfflow.hr_role', :'hr_role', false),
-       set_config('perfflow.auditor_role', :'auditor_role', false);
+       set_config('perfflow.auditor_role', :'auditor_role', false),
+       set_config('perfflow.provenance', :'provenance', false);
 
 DO $$
 DECLARE
@@ -34,8 +38,7 @@ DECLARE
   r text;
   s text;
   rel record;
-  provenance text[] := ARRAY['source_system', 'source_record_id', 'ingestion_run_id',
-                             'ingested_at', 'partition_key'];
+  provenance text[] := string_to_array(current_setting('perfflow.provenance'), ',');
 BEGIN
   -- the roles
   FOREACH r IN ARRAY ARRAY[pipeline, hr, auditor] LOOP

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from perf_orchestration.goals.periods import as_datetime
 from perf_orchestration.goals.scores import attainment
-from perf_orchestration.goals.tables import goal_scores
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.plant_calendar import iso_week_key
+from perf_orchestration.tables import goal_scores
 
 HEALTH_SUBJECTS = ("team", "person")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from perf_orchestration.goals.calibration import WeightChange
-from perf_orchestration.goals.tables import (
+from perf_orchestration.tables import (
     goal_alignment,
     goal_health,
     goal_scores,

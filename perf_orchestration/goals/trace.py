@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.goals.periods import PERIOD_COLUMNS
 from perf_orchestration.goals.sources import METRIC_SOURCES, subject_filter
-from perf_orchestration.goals.tables import goal_health, goal_scores, weight_changes
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.tables import goal_health, goal_scores, weight_changes
 from perf_orchestration.warehouse import redacted
 
 TABLES = {"goal_health": goal_health, "goal_scores": goal_scores}

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.people.tables import feedback, feedback_requests, replace_mart
-from perf_orchestration.tables import RAW_TABLES
+from perf_orchestration.people.store import replace_mart
+from perf_orchestration.tables import RAW_TABLES, feedback, feedback_requests
 
 ENTITY = "hr_feedback_responses"
 PARTITION = "marts.feedback"

@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import Badge, BadgeConfig
-from perf_orchestration.people.tables import badges
 from perf_orchestration.plant_calendar import iso_week_key
-from perf_orchestration.tables import RAW_TABLES
+from perf_orchestration.tables import RAW_TABLES, badges
 
 
 def _week_after(iso_week: str) -> str:

@@ -12,13 +12,13 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import FeedbackConfig
 from perf_orchestration.people.reminders import GAP_SKILL, daily_proposals
-from perf_orchestration.people.tables import (
+from perf_orchestration.tables import (
+    RAW_TABLES,
     badges,
     capability_graph,
     feedback,
     feedback_requests,
 )
-from perf_orchestration.tables import RAW_TABLES
 
 
 def build_capability_graph(engine: Engine, config: FeedbackConfig, now: datetime) -> dict:

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.people.config import OnboardingConfig, OnboardingTrack
-from perf_orchestration.people.tables import onboarding_progress, replace_mart
+from perf_orchestration.people.store import replace_mart
 from perf_orchestration.plant_calendar import day_bounds, plant_tz
-from perf_orchestration.tables import RAW_TABLES, plant_calendar
+from perf_orchestration.tables import RAW_TABLES, onboarding_progress, plant_calendar
 
 ENTITY = "hr_mentor_feedback"
 PARTITION = "marts.onboarding_progress"

@@ -19,9 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.delivery.base import Message, one_line
-from perf_orchestration.people.tables import capability_graph, person_reminders
 from perf_orchestration.plant_calendar import calendar_row
-from perf_orchestration.tables import RAW_TABLES
+from perf_orchestration.tables import RAW_TABLES, capability_graph, person_reminders
 
 METRIC = "proposal_on_time_rate"
 FOR_DAYS = 2

@@ -18,9 +18,8 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.delivery.base import Message, one_line
 from perf_orchestration.people.config import FeedbackConfig, Form, Trigger
-from perf_orchestration.people.tables import feedback_requests
 from perf_orchestration.plant_calendar import calendar_row
-from perf_orchestration.tables import RAW_TABLES
+from perf_orchestration.tables import RAW_TABLES, feedback_requests
 
 
 @dataclass(frozen=True)

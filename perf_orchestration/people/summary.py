@@ -8,15 +8,15 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.people.tables import (
+from perf_orchestration.tables import (
     badges,
     capability_graph,
     feedback,
     feedback_requests,
     onboarding_progress,
     person_reminders,
+    quarantine,
 )
-from perf_orchestration.tables import quarantine
 
 
 def onboarding_summary(conn: sa.Connection) -> dict:

@@ -11,12 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.ingestion.entities import Column, Entity
-from perf_orchestration.tables import SQL_TYPES
-from perf_orchestration.tables import metadata as ops_metadata
+from perf_orchestration.tables import create_tables, raw_table
 from perf_orchestration.warehouse import ensure_schemas
 from perf_orchestration.workbooks.config import WorkbookConfig, WorkbookKind
 
 SYSTEM = "excel"
+RUN_COLUMNS = """
+    ingestion_run_id text not null
+    ingested_at      datetime not null
+"""
 
 
 def kind_entity(kind: WorkbookKind) -> Entity:
@@ -36,25 +39,19 @@ def kind_entity(kind: WorkbookKind) -> Entity:
 
 
 def kind_tables(config: WorkbookConfig) -> tuple[sa.MetaData, dict[str, sa.Table]]:
-    """A MetaData holding raw.excel_<kind> for every kind of the config."""
+    """A MetaData holding raw.excel_<kind> for every kind of the config: the landing
+    tables of the registry's raw schema, built from the kinds the plant configures."""
     md = sa.MetaData()
-    tables = {}
-    for kind in config.kinds:
-        entity = kind_entity(kind)
-        cols = [sa.Column(c.name, SQL_TYPES[c.type](), nullable=True) for c in entity.columns]
-        cols += [sa.Column("ingestion_run_id", sa.Text, nullable=False),
-                 sa.Column("ingested_at", sa.DateTime, nullable=False)]
-        tables[kind.id] = sa.Table(
-            kind.table, md, *cols,
-            sa.Index(f"ix_{kind.table}_file_hash", "file_hash"),
-            sa.Index(f"ix_{kind.table}_source_file", "source_file"),
-            schema="raw", comment=kind.description)
+    tables = {kind.id: raw_table(kind_entity(kind), md, extra=RUN_COLUMNS,
+                                 indexes=("file_hash", "source_file"))
+              for kind in config.kinds}
     return md, tables
 
 
 def ensure_tables(engine: Engine, config: WorkbookConfig) -> dict[str, sa.Table]:
-    """Create ops tables and every kind's raw table that is missing; return the raw tables."""
-    ensure_schemas(engine, ops_metadata)
+    """Create the registry's tables and every kind's raw table that is missing; return the
+    kinds' raw tables."""
+    create_tables(engine)
     md, tables = kind_tables(config)
     ensure_schemas(engine, md)
     return tables

@@ -1,0 +1,173 @@
+"""Schema `marts`: the marts written from Python (the SQL models create the others):
+response times, goal scores, alignment and health, and the people loop's answers,
+badges, capability graph and onboarding progress. Evidence columns hold source record
+ids as JSON. HR reads this schema (perf_orchestration/deploy/roles.sql).
+"""
+
+from __future__ import annotations
+
+from perf_orchestration.tables.base import table
+
+response_times = table("marts", "response_times", """
+    rule_id                      text pk
+    team_id                      text pk
+    episodes                     int not null
+    delivered_episodes           int not null
+    signal_to_delivered_p50_s    float
+    signal_to_delivered_p95_s    float
+    signal_to_delivered_max_s    float
+    detected_to_delivered_p50_s  float
+    detected_to_delivered_p95_s  float
+    detected_to_delivered_max_s  float
+    acknowledged_episodes        int
+    signal_to_acknowledged_p50_s float
+    escalated_episodes           int
+    -- episodes a person marked done (a task closed)
+    acted_episodes               int
+    signal_to_acted_p50_s        float
+    signal_to_acted_p95_s        float
+    actions_delivered            int not null
+    actions_auto                 int not null
+    auto_triggered_ratio         float
+    refreshed_at                 datetime not null
+""",
+    comment=('Per rule and team: signal -> delivered and detected -> delivered percentiles '
+            '(seconds), and the share of delivered actions the flow triggered on its own.'))
+
+
+goal_scores = table("marts", "goal_scores", """
+    goal_id        text pk
+    period         text pk             -- local date or ISO week
+    template       text not null
+    parent_id      text
+    level          text not null
+    period_kind    text not null
+    period_start   datetime not null
+    period_end     datetime not null
+    subject        text not null
+    metric         text not null
+    mart           text not null
+    numerator      float
+    denominator    float
+    actual         float
+    target         float not null
+    direction      text not null
+    attainment     float
+    rollup_score   float
+    score          float
+    weight         float
+    weight_version text not null
+    null_reason    text
+    data_until     datetime
+    config_version text not null
+    mart_run_id    text
+    run_id         text not null
+    computed_at    datetime not null
+""",
+    comment=('Attainment of every goal per period from its metric, and the weighted rollup of '
+            'its children, with the config and weight versions that produced it.'))
+
+
+goal_alignment = table("marts", "goal_alignment", """
+    goal_id         text pk
+    period          text pk
+    children        int not null
+    own_attainment  float
+    children_rollup float
+    divergence      float
+    children_spread float
+    aligned         int
+    config_version  text not null
+    run_id          text not null
+""",
+    comment=("Per parent goal and period: its own outcome against its children's weighted "
+            'attainment (divergence = rollup - own).'))
+
+
+goal_health = table("marts", "goal_health", """
+    goal_id           text pk
+    period            text not null
+    template          text not null
+    subject           text not null
+    metric            text not null
+    elapsed_share     float not null
+    expected_progress float not null
+    actual_progress   float
+    progress_ratio    float
+    status            text                -- green, yellow, red; NULL without data
+    yellow_below      float not null
+    red_below         float not null
+    config_version    text not null
+    run_id            text not null
+""",
+    comment=('Red/yellow/green per team or person goal for the current period, from actual '
+            'against expected progress.'))
+
+
+feedback = table("marts", "feedback", """
+    response_id   text pk
+    request_id    text not null
+    trigger_id    text not null
+    form_id       text not null
+    form_version  text not null
+    respondent_id text not null
+    subject       text not null
+    answered_at   datetime not null
+    answers       text not null
+""",
+    comment='Answers matched to their request and form version.')
+
+
+badges = table("marts", "badges", """
+    employee_id  text pk
+    badge_id     text pk
+    title        text not null
+    awarded_at   datetime not null
+    revoked_at   datetime
+    evidence     text not null
+    rule_version text not null
+""",
+    comment='Skill badges: awarded once, revoked by rule, with evidence.')
+
+
+capability_graph = table("marts", "capability_graph", """
+    employee_id   text pk
+    skill         text pk
+    evidence_kind text pk
+    evidence_id   text pk
+    evidence_at   datetime not null
+    source        text not null
+    detail        text not null
+""",
+    comment='Per person: skills with each piece of evidence, date and source.')
+
+
+onboarding_progress = table("marts", "onboarding_progress", """
+    as_of_date         text pk
+    employee_id        text pk
+    role               text not null
+    team_id            text
+    track_id           text not null
+    hired_at           datetime not null
+    days_since_hire    int not null
+    mentor_id          text
+    trainings_required int not null
+    trainings_done     int not null
+    training_share     float not null
+    training_ids       text not null
+    feedback_weeks     int not null
+    feedback_entries   int not null
+    feedback_per_week  float
+    feedback_by_week   text not null
+    feedback_ids       text not null
+    first_job_kind     text not null
+    first_job_id       text
+    first_job_at       datetime
+    days_to_first_job  int
+    target_days        int not null
+    status             text not null
+    reasons            text not null
+    config_version     text not null
+""",
+    comment=('Per new hire and plant day: training share, mentor feedback per week and days to'
+            ' the first independent job, with the record ids behind each.'))
