@@ -33,8 +33,9 @@ from perf_orchestration.alerting.rules import load_rules
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
 from perf_orchestration.plant_calendar import plant_timezone
 from perf_orchestration.tables import alert_episodes, alert_transitions, metadata
-from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 from perf_orchestration.testing.rows import land_people, land_rows
+from perf_orchestration.testing.smtp import SmtpReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 T0 = datetime(2026, 11, 2, 1, 0)  # 09:00 plant time, a Monday

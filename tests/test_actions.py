@@ -16,8 +16,8 @@ from perf_orchestration.alerting.actions import (
 )
 from perf_orchestration.delivery import WebhookChannel
 from perf_orchestration.tables import action_log, metadata, tasks
-from perf_orchestration.testing.receivers import WebhookReceiver
 from perf_orchestration.testing.rows import land_people
+from perf_orchestration.testing.webhook import WebhookReceiver
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 FACTS = EpisodeFacts("fai|T3|2026-11-02T01:00:00", "fai", "First-article pass rate low",
@@ -118,7 +118,7 @@ def test_a_failed_notification_fails_the_run_once_and_waits_for_its_next_round(
     from jobs.actions import alert_actions_job
     from perf_orchestration.config.files import bundled_config_dir
     from perf_orchestration.tables import alert_episodes, notification_log
-    from perf_orchestration.testing.receivers import SmtpReceiver
+    from perf_orchestration.testing.smtp import SmtpReceiver
     from resources.delivery import DeliveryResource
     from resources.warehouse import WarehouseResource
 

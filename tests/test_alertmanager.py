@@ -32,7 +32,8 @@ from perf_orchestration.tables import (
     notification_log,
     tasks,
 )
-from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.testing.smtp import SmtpReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 T0 = datetime(2026, 11, 2, 1, 0)  # 09:00 plant time, a Monday

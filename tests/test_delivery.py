@@ -26,7 +26,8 @@ from perf_orchestration.delivery import (
     verify,
 )
 from perf_orchestration.delivery.chat import WECOM_MARKDOWN_MAX_BYTES
-from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.testing.smtp import SmtpReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 
 SECRET = "test-secret-4f1c"
 FAST = {"backoff_seconds": 0.01}

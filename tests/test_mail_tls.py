@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from perf_orchestration.delivery import DeliveryError, EmailChannel, Message
+from perf_orchestration.testing.smtp import SmtpReceiver
 from resources.delivery import DeliveryResource
 
 FAST = {"max_retries": 0, "backoff_seconds": 0.01, "timeout": 5}
@@ -74,34 +72,9 @@ def _server_cert(folder: Path, ca, names: list[str]) -> ssl.SSLContext:
     return context
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK queued"
-
-
-class TlsSmtp:
-    """aiosmtpd on loopback: `implicit` TLS from the first byte, else STARTTLS required."""
-
-    def __init__(self, context: ssl.SSLContext, implicit: bool):
-        self.inbox = _Inbox()
-        kwargs = ({"ssl_context": context} if implicit
-                  else {"tls_context": context, "require_starttls": True})
-        with socket.socket() as probe:  # aiosmtpd 1.4 cannot bind port 0 itself
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
-                                     **kwargs)
-
-    def __enter__(self) -> TlsSmtp:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.controller.stop()
+def _tls_smtp(context: ssl.SSLContext, implicit: bool) -> SmtpReceiver:
+    """The loopback SMTP server: TLS from the first byte, or STARTTLS required."""
+    return SmtpReceiver(tls=context, implicit_tls=implicit)
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +101,18 @@ def _channel(port: int, mode: str, ca_file: str | None) -> EmailChannel:
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
 def test_mail_over_tls_is_delivered_with_the_plants_ca(pki, mode):
-    with TlsSmtp(pki["good"], implicit=mode == "implicit") as server:
+    with _tls_smtp(pki["good"], implicit=mode == "implicit") as server:
         result = _channel(server.port, mode, pki["ca_file"]).send(_mail())
     assert result.status == "delivered", result.detail
-    [mail] = server.inbox.messages
+    [mail] = server.messages
     assert mail["Idempotency-Key"] == "tls-1"
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
 def test_an_untrusted_certificate_fails_naming_the_ca_setting_then_is_delivered(pki, mode):
-    with TlsSmtp(pki["untrusted"], implicit=mode == "implicit") as server:
+    with _tls_smtp(pki["untrusted"], implicit=mode == "implicit") as server:
         failed = _channel(server.port, mode, pki["ca_file"]).send(_mail())
-        assert failed.status == "failed" and server.inbox.messages == []
+        assert failed.status == "failed" and server.messages == []
         assert "not trusted" in failed.detail and "PERFFLOW_SMTP_CA_FILE" in failed.detail
         # without a CA file the system's CAs do not know a plant's own CA either
         plain = _channel(server.port, mode, None).send(_mail())
@@ -148,24 +121,24 @@ def test_an_untrusted_certificate_fails_naming_the_ca_setting_then_is_delivered(
         # action (same key) goes out once
         fixed = _channel(server.port, mode, pki["other_ca_file"]).send(_mail())
     assert fixed.status == "delivered", fixed.detail
-    assert [m["Idempotency-Key"] for m in server.inbox.messages] == ["tls-1"]
+    assert [m["Idempotency-Key"] for m in server.messages] == ["tls-1"]
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
 def test_a_certificate_for_another_host_fails_naming_the_host_setting(pki, mode):
-    with TlsSmtp(pki["wrong_host"], implicit=mode == "implicit") as server:
+    with _tls_smtp(pki["wrong_host"], implicit=mode == "implicit") as server:
         result = _channel(server.port, mode, pki["ca_file"]).send(_mail())
-    assert result.status == "failed" and server.inbox.messages == []
+    assert result.status == "failed" and server.messages == []
     assert "does not match the host '127.0.0.1'" in result.detail
     assert "PERFFLOW_SMTP_HOST" in result.detail
 
 
 def test_implicit_tls_against_a_plain_server_and_plain_against_tls_fail_visibly(pki):
-    with TlsSmtp(pki["good"], implicit=False) as server:  # plain until STARTTLS
+    with _tls_smtp(pki["good"], implicit=False) as server:  # plain until STARTTLS
         wrong = _channel(server.port, "implicit", pki["ca_file"]).send(_mail())
         refused = _channel(server.port, "none", pki["ca_file"]).send(_mail())
     assert wrong.status == "failed" and "PERFFLOW_SMTP_TLS" in wrong.detail
-    assert refused.status == "failed" and server.inbox.messages == []
+    assert refused.status == "failed" and server.messages == []
 
 
 def test_the_resource_reads_the_tls_settings(monkeypatch, pki):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from perf_orchestration.testing.receivers import WebhookReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 from resources.delivery import DeliveryResource
 from sensors.run_failures import run_failure_notice_sensor
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
-from perf_orchestration.cli.summary import build_summary, reports_summary, write_report
+from perf_orchestration.cli.report import write_report
+from perf_orchestration.cli.summary import build_summary, reports_summary
 from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.plant_calendar import TIMEZONE_ENV, partition_key, plant_tz
@@ -315,7 +316,8 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     server.start()
     stages["simulator_start_seconds"] = time.perf_counter() - t
     progress(f"plant simulator serving on {server.url}")
-    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.smtp import SmtpReceiver
+    from perf_orchestration.testing.webhook import WebhookReceiver
 
     webhook_secret = secrets.token_hex(16)
     webhook = WebhookReceiver(webhook_secret)

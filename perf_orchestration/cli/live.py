@@ -152,7 +152,8 @@ def start_live(out: str | Path, *, simulate: bool = True, ui_port: int | None = 
         if simulate:
             from perf_orchestration.scenarios.config import load_scenario
             from perf_orchestration.simulator import SimulatorServer
-            from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+            from perf_orchestration.testing.smtp import SmtpReceiver
+            from perf_orchestration.testing.webhook import WebhookReceiver
 
             plant = load_scenario(scenario)
             env[TIMEZONE_ENV] = plant.timezone  # the simulated plant's clock

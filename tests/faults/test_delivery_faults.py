@@ -3,7 +3,7 @@ server down and then back, and an action run that failed and is re-executed from
 failure. Each ends with the same invariants (tests/faults/_invariants.py): no action
 delivered twice, none lost, alert episodes consistent.
 
-The channels talk to real receivers on loopback (perf_orchestration.testing.receivers);
+The channels talk to real receivers on loopback (perf_orchestration.testing.webhook and .smtp);
 a receiver that is down is a port nothing listens on, brought up later on that port.
 """
 
@@ -31,7 +31,8 @@ from perf_orchestration.alerting.rules.config import load_rules
 from perf_orchestration.config.files import plant_routing
 from perf_orchestration.delivery import EmailChannel, WebhookChannel
 from perf_orchestration.tables import action_log
-from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+from perf_orchestration.testing.smtp import SmtpReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 
 SECRET = "fault-secret"
 SENDER = "perfflow@plant1.example.com"

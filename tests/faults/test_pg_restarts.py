@@ -33,8 +33,9 @@ from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.sqlmodels import load_project, run_project
 from perf_orchestration.tables import action_log, alert_episodes, metadata
 from perf_orchestration.testing.postgres import PrivatePostgres, unavailable
-from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
 from perf_orchestration.testing.rows import land_people, land_rows
+from perf_orchestration.testing.smtp import SmtpReceiver
+from perf_orchestration.testing.webhook import WebhookReceiver
 from perf_orchestration.warehouse import ensure_schemas, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -237,7 +237,7 @@ def test_webhook_signature_verified_and_tampering_rejected(invariant):
         sign,
         verify,
     )
-    from perf_orchestration.testing.receivers import WebhookReceiver
+    from perf_orchestration.testing.webhook import WebhookReceiver
 
     secret = "whsec-test-8f2b"
     with WebhookReceiver(secret) as hook:
@@ -333,7 +333,8 @@ def secret_env(tmp_path, monkeypatch, pg_url):
     """A plant whose secrets are distinctive, a PostgreSQL warehouse URL carrying a
     password (the local server trusts, so any password connects), and receivers (the mail
     server requires SMTP AUTH with the plant's user and password)."""
-    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.smtp import SmtpReceiver
+    from perf_orchestration.testing.webhook import WebhookReceiver
 
     url = sa.make_url(pg_url).set(password=PG_PASSWORD).render_as_string(hide_password=False)
     config = tmp_path / "config"
@@ -518,7 +519,8 @@ def test_every_server_binds_to_loopback_by_default(invariant, sqlite_url):
     from perf_orchestration.cli import _parser
     from perf_orchestration.cli.live import webserver_command
     from perf_orchestration.simulator import SimulatorServer
-    from perf_orchestration.testing.receivers import SmtpReceiver, WebhookReceiver
+    from perf_orchestration.testing.smtp import SmtpReceiver
+    from perf_orchestration.testing.webhook import WebhookReceiver
 
     bound = {}
     with SimulatorServer(load_scenario()) as sim, WebhookReceiver("s") as hook, \
