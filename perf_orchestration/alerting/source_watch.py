@@ -11,7 +11,7 @@ so a tick costs the same whatever the history. It then
 - counts equipment failures per device and plant day;
 
 and runs the same episode machine and event rules as the rules asset, recording through
-`alert_store` (a window or firing either evaluator has judged is not judged again). The
+`alerting.store` (a window or firing either evaluator has judged is not judged again). The
 action runs it asks for are those of its own transitions, read back past the cursor's
 transition id, so a tick that fails after recording still launches them on the next one.
 
