@@ -154,3 +154,4 @@ def chromium():
         browser = p.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
