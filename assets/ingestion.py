@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from assets.partitions import hourly_partitions
+from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.ingestion.client import SourceCallError
 from perf_orchestration.ingestion.entities import ENTITIES, Entity
 from perf_orchestration.ingestion.landing import (
@@ -13,6 +14,7 @@ from perf_orchestration.ingestion.landing import (
     Window,
     ingest,
 )
+from perf_orchestration.ingestion.sources import SourceSettingError
 from resources.sources import source_resource_key
 
 OWNERS = ["team:data-engineering"]
@@ -92,9 +94,13 @@ def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, config: IngestionConfig) -> dg.MaterializeResult:
         engine = context.resources.warehouse.get_engine()
-        client = getattr(context.resources, api_key).client()
         try:
+            client = getattr(context.resources, api_key).client()
             result = ingest(engine, client, entity, _windows(context), context.run_id)
+        except (SourceSettingError, ConfigError) as exc:
+            raise dg.Failure(description=f"{entity.system.upper()} {entity.name}: {exc}. "
+                             "Nothing of this run was written.",
+                             metadata={"system": entity.system, "entity": entity.name}) from None
         except SourceCallError as exc:
             raise dg.Failure(description=str(exc),
                              metadata={"system": exc.system, "endpoint": exc.endpoint}) from None

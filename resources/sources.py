@@ -1,45 +1,48 @@
-"""One resource per source system (MES, QMS, ERP, CRM, HR), fed by environment variables."""
+"""One resource per source system (MES, QMS, ERP, CRM, HR), read as sources.yaml says.
+
+The plant config folder's sources.yaml (PERFFLOW_CONFIG_DIR; the bundled file describes
+the simulator) says whether a system is an HTTP API or a database and names the
+environment variables holding its URL and secrets; the resource's own fields override the
+HTTP settings (tests, a temporary longer timeout).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field
 
-from perf_orchestration.ingestion.client import SourceClient
+from perf_orchestration.config.files import config_dir
 from perf_orchestration.ingestion.entities import SYSTEMS
+from perf_orchestration.ingestion.sources import SourceReader, load_sources, reader_for
 
 
-class SourceApiResource(dg.ConfigurableResource):
-    """A source system's HTTP API: base URL and token from the environment."""
+class SourceSystemResource(dg.ConfigurableResource):
+    """A source system's reader, HTTP or SQL, built from sources.yaml."""
 
     system: str = Field(description="mes, qms, erp, crm or hr")
-    base_url: str = Field(description="e.g. http://127.0.0.1:8765")
-    token: str | None = Field(default=None, description="Bearer token (from an EnvVar)")
-    connect_timeout_seconds: float = 3.0
-    read_timeout_seconds: float = 2.0
-    max_retries: int = 4
-    backoff_seconds: float = 0.2
-    page_size: int = 1000
+    base_url: str | None = Field(default=None, description="overrides the file's base URL")
+    token: str | None = Field(default=None, description="a bearer token overriding the auth")
+    connect_timeout_seconds: float | None = None
+    read_timeout_seconds: float | None = None
+    max_retries: int | None = None
+    backoff_seconds: float | None = None
+    page_size: int | None = None
 
-    def client(self) -> SourceClient:
-        return SourceClient(self.system, self.base_url, self.token,
-                            connect_timeout=self.connect_timeout_seconds,
-                            read_timeout=self.read_timeout_seconds,
-                            max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
-                            page_size=self.page_size)
+    def client(self) -> SourceReader:
+        spec = load_sources(config_dir())[self.system]
+        if spec.kind == "sql":
+            return reader_for(self.system, spec)
+        return reader_for(self.system, spec, base_url=self.base_url, token=self.token,
+                          connect_timeout=self.connect_timeout_seconds,
+                          read_timeout=self.read_timeout_seconds,
+                          max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
+                          page_size=self.page_size)
 
 
 def source_resource_key(system: str) -> str:
     return f"{system}_api"
 
 
-def source_resources() -> dict[str, SourceApiResource]:
-    """PERFFLOW_<SYSTEM>_URL and PERFFLOW_<SYSTEM>_TOKEN for every source system."""
-    return {
-        source_resource_key(s): SourceApiResource(
-            system=s,
-            base_url=dg.EnvVar(f"PERFFLOW_{s.upper()}_URL"),
-            token=dg.EnvVar(f"PERFFLOW_{s.upper()}_TOKEN"),
-        )
-        for s in SYSTEMS
-    }
+def source_resources() -> dict[str, SourceSystemResource]:
+    """A reader resource for every source system, each as sources.yaml describes it."""
+    return {source_resource_key(s): SourceSystemResource(system=s) for s in SYSTEMS}

@@ -5,7 +5,9 @@ import dagster as dg
 from jobs.actions import alert_actions_job, episode_run_request
 from perf_orchestration.alerting.source_watch import WatchCursor, watch_tick
 from perf_orchestration.config.files import plant_rules
-from resources.sources import SourceApiResource
+from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.ingestion.sources import SourceSettingError
+from resources.sources import SourceSystemResource
 from resources.warehouse import WarehouseResource
 
 
@@ -18,10 +20,14 @@ from resources.warehouse import WarehouseResource
     "once per episode that fired or resolved (run key: episode id and kind).",
 )
 def source_watch_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource,
-                        mes_api: SourceApiResource) -> dg.SensorResult:
+                        mes_api: SourceSystemResource) -> dg.SensorResult:
     cursor = WatchCursor.from_json(context.cursor)
-    outcome = watch_tick(warehouse.get_engine(), plant_rules(), {"mes": mes_api.client()},
-                         cursor)
+    try:
+        client = mes_api.client()
+    except (SourceSettingError, ConfigError) as exc:  # said once per tick, in one line
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"MES not readable: {exc}"),
+                               cursor=cursor.to_json())
+    outcome = watch_tick(warehouse.get_engine(), plant_rules(), {"mes": client}, cursor)
     if not outcome.requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(outcome.describe()),
                                cursor=outcome.cursor.to_json())

@@ -7,7 +7,7 @@ import dagster as dg
 from assets.ingestion import ingestion_assets
 from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
-from resources.sources import SourceApiResource
+from resources.sources import SourceSystemResource
 from resources.warehouse import WarehouseResource
 
 PARTITION = "2026-11-02-00:00"
@@ -28,7 +28,7 @@ def _materialize(table: str, server: SimulatorServer, warehouse_url: str, **api)
     system = table.split("_")[0]
     resources = {
         "warehouse": WarehouseResource(url=warehouse_url),
-        f"{system}_api": SourceApiResource(system=system, base_url=server.url, token="t",
+        f"{system}_api": SourceSystemResource(system=system, base_url=server.url, token="t",
                                            backoff_seconds=0.01, **api),
     }
     return dg.materialize([_asset(table)], partition_key=PARTITION, resources=resources,

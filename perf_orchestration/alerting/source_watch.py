@@ -42,8 +42,9 @@ from perf_orchestration.alerting.store import (
     record_event_firings,
     record_metric_evaluation,
 )
-from perf_orchestration.ingestion.client import SourceCallError, SourceClient
+from perf_orchestration.ingestion.client import SourceCallError
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
+from perf_orchestration.ingestion.sources import SourceReader, SourceSettingError
 from perf_orchestration.plant_calendar import calendar_row
 from perf_orchestration.tables import RAW_TABLES
 
@@ -156,7 +157,7 @@ class TickOutcome:
         return "; ".join(parts)
 
 
-def _fetch(client: SourceClient, entity: str, cur: EntityCursor, start: datetime
+def _fetch(client: SourceReader, entity: str, cur: EntityCursor, start: datetime
            ) -> list[dict]:
     name = ENTITIES_BY_TABLE[entity].name
     result = (client.fetch(name, since=cur.since) if cur.since
@@ -259,7 +260,7 @@ def _count_failures(engine: Engine, rules: RuleSet, event_rules: tuple[Rule, ...
                 conn, rule, rules.stamp, firings, recorded_by=SOURCE_WATCH, stamp=now))
 
 
-def watch_tick(engine: Engine, rules: RuleSet, clients: Mapping[str, SourceClient],
+def watch_tick(engine: Engine, rules: RuleSet, clients: Mapping[str, SourceReader],
                cursor: WatchCursor, now: datetime | None = None) -> TickOutcome:
     """One tick: read what changed at the sources, judge it, and return the action runs
     to launch with the next cursor. A source that fails is named in `errors` and read
@@ -277,7 +278,7 @@ def watch_tick(engine: Engine, rules: RuleSet, clients: Mapping[str, SourceClien
         system = ENTITIES_BY_TABLE[entity].system
         try:  # the cursor moves only once the whole read succeeded
             records = _fetch(clients[system], entity, cur, first_start)
-        except SourceCallError as err:
+        except (SourceCallError, SourceSettingError) as err:
             outcome.errors.append(f"{entity}: {err}")
             continue
         outcome.fetched[entity] = len(records)

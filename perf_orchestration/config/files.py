@@ -1,8 +1,8 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
-goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml)
-and a scenarios/ folder; each is validated by its pydantic model.
+goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml,
+sources.yaml) and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from perf_orchestration.alerting.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.config.bundled import bundled_config_dir
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
+from perf_orchestration.ingestion.sources.config import SOURCES_FILE, load_sources_file
 from perf_orchestration.metrics.lines import load_line_config
 from perf_orchestration.people.config import (
     BADGES_FILE,
@@ -48,6 +49,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     BADGES_FILE: load_badges,
     ONBOARDING_FILE: load_onboarding,
     WORKBOOKS_FILE: load_workbook_config,
+    SOURCES_FILE: load_sources_file,
 }
 
 

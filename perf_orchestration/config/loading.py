@@ -48,11 +48,29 @@ def validation_problems(source: str, err: ValidationError, data: object = None) 
         # discriminated unions add the tag name to the path; drop it for readability
         loc = tuple(p for p in loc if p not in {"metric_dip", "equipment_failure", "crm_renewal",
                                                    "source_fault"})
+        loc = _without_tags(loc, data)
         msg = e["msg"].removeprefix("Value error, ")
         ident = _entry_id(data, loc)
         where = _loc(loc) + (f" (id {ident})" if ident else "")
         lines.append(f"{source}: {where}: {msg}")
     return lines
+
+
+def _without_tags(loc: tuple, data: object) -> tuple:
+    """The path without the tags pydantic adds for a discriminated union: a part equal to the
+    `kind` or `type` of the mapping it sits in (systems.mes.http.auth -> systems.mes.auth)."""
+    out: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part in (node.get("kind"),
+                                                                    node.get("type")):
+            continue
+        out.append(part)
+        try:
+            node = node[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
 
 
 def _entry_id(data: object, loc: tuple) -> str | None:

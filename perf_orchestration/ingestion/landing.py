@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from perf_orchestration.ingestion.client import CallStats, SourceClient
+from perf_orchestration.ingestion.client import CallStats
 from perf_orchestration.ingestion.entities import Entity
+from perf_orchestration.ingestion.sources import MAPPING_EXPECTATION, Rejected, SourceReader
 from perf_orchestration.tables import (
     RAW_TABLES,
     SNAPSHOT_PARTITION,
@@ -65,6 +66,7 @@ class IngestionResult:
     partitions: list[PartitionCounts]
     outcome: ValidationOutcome
     stats: CallStats = field(default_factory=CallStats)
+    unmapped: int = 0  # records the source mapping could not read (quarantined too)
 
     def total(self, name: str) -> int:
         return sum(getattr(p, name) for p in self.partitions)
@@ -77,15 +79,21 @@ class IngestionResult:
         return bad / fetched if fetched else 0.0
 
     def quarantine_reasons(self) -> dict[str, int]:
-        return dict(Counter(q.failed_expectation for q in self.outcome.quarantined))
+        reasons = Counter(q.failed_expectation for q in self.outcome.quarantined)
+        reasons[MAPPING_EXPECTATION] += self.unmapped
+        return {k: v for k, v in reasons.items() if v}
 
 
-def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[Window] | None,
+def ingest(engine: Engine, client: SourceReader, entity: Entity, windows: list[Window] | None,
            run_id: str, now: datetime | None = None) -> IngestionResult:
-    """Fetch, validate and land `entity` for `windows` (None: the whole snapshot)."""
+    """Fetch, validate and land `entity` for `windows` (None: the whole snapshot).
+
+    Records the source's mapping could not read (sources.yaml) count as fetched and land in
+    ops.quarantine with the reason, beside the rows the suite rejects."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     records: list[dict] = []
     owners: list[str] = []
+    unmapped: list[tuple[str, Rejected]] = []
     counts: dict[str, PartitionCounts] = {}
     stats = CallStats()
     for window in windows or [None]:
@@ -93,11 +101,13 @@ def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[W
         fetched = client.fetch(entity.name, start=window.start if window else None,
                                end=window.end if window else None)
         stats.add(fetched.stats)
-        counts[key] = PartitionCounts(key, fetched=len(fetched.items),
+        counts[key] = PartitionCounts(key, fetched=len(fetched.items) + len(fetched.rejected),
+                                      quarantined=len(fetched.rejected),
                                       requests=fetched.stats.requests,
                                       retries=fetched.stats.retries)
         records.extend(fetched.items)
         owners.extend([key] * len(fetched.items))
+        unmapped.extend((key, r) for r in fetched.rejected)
 
     from perf_orchestration.ingestion.quality import validate_records
 
@@ -114,11 +124,17 @@ def ingest(engine: Engine, client: SourceClient, entity: Entity, windows: list[W
          "reason": q.reason, "payload": json.dumps(q.payload, sort_keys=True, default=str),
          "run_id": run_id, "quarantined_at": now}
         for q in outcome.quarantined
+    ] + [
+        {"entity": entity.table, "partition_key": key, "source_record_id": r.source_record_id,
+         "failed_expectation": MAPPING_EXPECTATION, "reason": r.reason,
+         "payload": json.dumps(r.payload, sort_keys=True, default=str), "run_id": run_id,
+         "quarantined_at": now}
+        for key, r in unmapped
     ]
     log_rows = [dict(vars(c), entity=entity.table, run_id=run_id, logged_at=now)
                 for c in counts.values()]
     _replace_partitions(engine, entity, list(counts), landed_rows, quarantine_rows, log_rows)
-    return IngestionResult(entity, list(counts.values()), outcome, stats)
+    return IngestionResult(entity, list(counts.values()), outcome, stats, len(unmapped))
 
 
 def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],
