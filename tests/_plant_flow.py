@@ -5,13 +5,14 @@ and no output naming a team, device, station or workshop outside the scenario's 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from perf_orchestration.ingestion.client import SourceClient
-from perf_orchestration.ingestion.entities import ENTITIES
+from perf_orchestration.ingestion.entities import ENTITIES, SYSTEMS
 from perf_orchestration.ingestion.landing import IngestionResult, hourly_windows, ingest
 from perf_orchestration.plant_calendar import calendar_rows
 from perf_orchestration.scenarios.config import Scenario
@@ -44,8 +45,17 @@ def plant_names(scenario: Scenario) -> dict[str, set[str]]:
             "stations": {s.station_id for s in stations}}
 
 
-def run_flow(scenario: Scenario, url: str) -> FlowResult:
-    """Simulate `scenario`, land every entity and build every SQL model over its hours."""
+@contextmanager
+def simulator_readers(server: SimulatorServer):
+    """The simulator read as it serves itself, every system through its bundled profile."""
+    yield {s: SourceClient(s, server.url, TOKEN, backoff_seconds=0.01, read_timeout=5.0)
+           for s in SYSTEMS}
+
+
+def run_flow(scenario: Scenario, url: str, readers=simulator_readers) -> FlowResult:
+    """Simulate `scenario`, land every entity and build every SQL model over its hours.
+    `readers(server)` is a context manager giving the reader of each system (default: the
+    simulator itself; a test gives the same records through another source's shape)."""
     tz = scenario.timezone
     engine = make_engine(url)
     ensure_schemas(engine, metadata)
@@ -53,11 +63,11 @@ def run_flow(scenario: Scenario, url: str) -> FlowResult:
     server = SimulatorServer(scenario, port=0, token=TOKEN).start()
     try:
         windows = hourly_windows(scenario.start, scenario.end, tz)
-        for entity in ENTITIES:
-            client = SourceClient(entity.system, server.url, TOKEN, backoff_seconds=0.01,
-                                  read_timeout=5.0)
-            result.ingested[entity.table] = ingest(
-                engine, client, entity, windows if entity.partitioned else None, "run-1")
+        with readers(server) as by_system:
+            for entity in ENTITIES:
+                result.ingested[entity.table] = ingest(
+                    engine, by_system[entity.system], entity,
+                    windows if entity.partitioned else None, "run-1")
     finally:
         server.stop()
     with engine.begin() as conn:
