@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets import alerts, goals, ingestion, people, reports, sql_models
 from jobs import actions, flow
+from jobs import sources as sources_jobs
 from jobs import workbooks as workbook_jobs
 from resources.delivery import delivery_resource
 from resources.folders import IntakeFolderResource, ReportsFolderResource
@@ -23,6 +24,7 @@ defs = dg.Definitions.merge(
     actions.defs,
     episodes.defs,
     workbook_jobs.defs,
+    sources_jobs.defs,
     workbook_sensors.defs,
     source_watch.defs,
     notifications.defs,

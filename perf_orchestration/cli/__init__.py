@@ -39,6 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
     val.add_argument("--scenario", action="append", default=[], help="a scenario file to check")
 
+    src = sub.add_parser("sources", help="check the plant's source systems (sources.yaml)")
+    src_sub = src.add_subparsers(dest="action", required=True)
+    chk = src_sub.add_parser("check", help="read, map and validate one window of every "
+                             "configured entity; one line each, exit 1 on any failure")
+    chk.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
+    chk.add_argument("--system", action="append", default=[], help="only this system "
+                     "(mes, qms, erp, crm, hr); repeatable")
+    chk.add_argument("--at", help="end of the hour read (ISO 8601; default: the last full "
+                     "hour in the plant's zone)")
+    chk.add_argument("--simulate", action="store_true", help="check against the plant "
+                     "simulator serving --scenario (the bundled one by default)")
+    chk.add_argument("--scenario", help="scenario file for --simulate")
+
     bt = sub.add_parser("backtest", help="replay rules over history; nothing is sent")
     bt.add_argument("--rules", help="rules YAML (default: the bundled rules.yaml)")
     bt.add_argument("--from", dest="start", required=True, help="plant time, 2026-11-02T00:00")
@@ -140,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             from perf_orchestration.cli.validate import run_validate
             return run_validate(args.config, args.scenario)
+        if args.command == "sources":
+            from perf_orchestration.cli.sources import run_sources_check
+            return run_sources_check(args.config, args.system, args.at, args.simulate,
+                                     args.scenario)
         if args.command == "backtest":
             from perf_orchestration.cli.backtest import run_backtest
             return run_backtest(args.rules, args.start, args.end, args.warehouse)

@@ -13,7 +13,8 @@ def run_simulate(host: str, port: int, scenario_path: str | None, token: str | N
     server = SimulatorServer(scenario, host=host, port=port, token=token)
     print(f"plant simulator for scenario {scenario.name!r} on {server.url} "
           f"({scenario.start.isoformat()} + {scenario.hours}h); Ctrl-C stops it", file=sys.stderr)
-    print(f"for dagster dev: export PERFFLOW_MES_URL={server.url} (and QMS, ERP, CRM, HR)",
+    print(f"for dagster dev: export PERFFLOW_MES_URL={server.url} PERFFLOW_MES_TOKEN="
+          f"{token or '<any>'} (and QMS, ERP, CRM, HR)",
           file=sys.stderr)
     try:
         server.serve_forever()

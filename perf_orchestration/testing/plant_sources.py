@@ -45,8 +45,13 @@ def pascal(name: str) -> str:
     return "".join(p.title() for p in name.split("_"))
 
 
-def _millis(value: str | None) -> int | None:
-    return None if value is None else int(datetime.fromisoformat(value).timestamp() * 1000)
+def _millis(value: str | None) -> int | str | None:
+    """Epoch milliseconds of an ISO time; a value that is no ISO time is served as it is
+    (a record typed by hand in another format, as the tests of bad times add)."""
+    try:
+        return None if value is None else int(datetime.fromisoformat(value).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return value
 
 
 def _api_record(entity: Entity, record: dict) -> dict:
