@@ -46,8 +46,8 @@ def _lineage(pairs: dict[str, list[tuple[dg.AssetKey, str]]]) -> dg.TableColumnL
           "shows (a new CRM sales channel re-weights its goal, siblings scale to keep 100%); "
           "every change with its trigger and effective time.", **COMMON)
 def weight_changes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    config = load_goal_config(config_dir())
     engine = context.resources.warehouse.get_engine()
+    config = load_goal_config(config_dir(), engine)
     schedule, recorded = apply_calibration(engine, config, context.run_id, _now())
     context.log.info(f"calibration {config.calibration_version}: {len(schedule.changes)} "
                      f"weight change(s), {recorded} new")
@@ -68,8 +68,8 @@ def weight_changes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeRes
               "scored; a goal without data has no attainment and drops out of its rollup.")],
           **COMMON)
 def goal_scores_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    config = load_goal_config(config_dir())
     engine = context.resources.warehouse.get_engine()
+    config = load_goal_config(config_dir(), engine)
     schedule = weight_schedule(engine, config)
     mart_runs = {}
     for mart in goal_marts():
@@ -105,8 +105,8 @@ def goal_scores_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult
 def goal_alignment_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.goals.periods import periods_touched
 
-    config = load_goal_config(config_dir())
     engine = context.resources.warehouse.get_engine()
+    config = load_goal_config(config_dir(), engine)
     start, end = _window(context)
     periods = sorted({p.key for kind in ("day", "week")
                       for p in periods_touched(engine, kind, start, end)})
@@ -126,8 +126,8 @@ def goal_alignment_asset(context: dg.AssetExecutionContext) -> dg.MaterializeRes
           description="Red/yellow/green per team or person goal for the current period, from "
           "actual against expected progress; the heatmap is in the metadata.", **COMMON)
 def goal_health_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    config = load_goal_config(config_dir())
     engine = context.resources.warehouse.get_engine()
+    config = load_goal_config(config_dir(), engine)
     rows = refresh_health(engine, config, context.run_id)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("green", "yellow", "red")}
     png = render_png(rows, f"Goal health {rows[0]['period'] if rows else ''} "

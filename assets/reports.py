@@ -35,8 +35,8 @@ def _days(context: dg.AssetExecutionContext) -> list[date]:
 def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.war_room import write_war_room
 
-    tree = load_goal_config(config_dir()).tree
     engine = context.resources.warehouse.get_engine()
+    tree = load_goal_config(config_dir(), engine).tree
     pages = []
     for day in _days(context):
         path, facts = write_war_room(engine, tree, day, _folder(context) / "war_room")
@@ -57,8 +57,8 @@ def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def hr_scorecards(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.hr_export import write_hr_workbooks
 
-    tree = load_goal_config(config_dir()).tree
     engine = context.resources.warehouse.get_engine()
+    tree = load_goal_config(config_dir(), engine).tree
     books = []
     for day in _days(context):
         books += write_hr_workbooks(engine, tree, day, _folder(context) / "hr")

@@ -12,9 +12,20 @@ import yaml
 from perf_orchestration.cli import main
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.goals import load_calibration, load_goals
+from perf_orchestration.goals.expand import expand
+from perf_orchestration.goals.subjects import bundled_roster
 from perf_orchestration.goals.tree import BUNDLED_GOALS
 
-BUNDLED = yaml.safe_load(BUNDLED_GOALS.read_text())
+# The bundled template expanded over the bundled plant, written out goal by goal (what a
+# plant that lists its goals explicitly writes), plus one person goal.
+BUNDLED = expand("goals.yaml", yaml.safe_load(BUNDLED_GOALS.read_text()),
+                 bundled_roster()).data
+next(t for t in BUNDLED["templates"] if t["id"] == "sales")["goals"].append({
+    "id": "e1081-direct-follow-up", "name": "E1081 follows up direct opportunities",
+    "level": "person", "parent": "direct-follow-up", "weight": 100,
+    "contribution": {"outcome": "direct channel follow-up", "scenario": "own opportunities"},
+    "source": {"metric": "sales_follow_up_compliance", "person": "E1081", "channel": "direct",
+               "target": 0.9, "direction": "higher", "period": "day"}})
 
 
 def write(tmp_path: Path, data: dict, name: str = "goals.yaml") -> Path:
@@ -29,14 +40,21 @@ def goal(data: dict, goal_id: str) -> dict:
 
 def test_bundled_templates_load_with_a_version():
     tree = load_goals()
-    assert [t.id for t in tree.file.templates] == ["manufacturing", "sales"]
-    assert tree.version.startswith("V2.3.7-line@") and len(tree.content_hash) == 12
-    assert {g.level for g in tree.goals} == {"company", "department", "team", "person"}
+    assert [t.id for t in tree.file.templates] == ["manufacturing", "technical_centres", "sales"]
+    assert tree.version.startswith("V3.0.0-template@") and len(tree.content_hash) == 12
+    assert {g.level for g in tree.goals} == {"company", "department", "team"}
     teams = {g.source.team for g in tree.goals if g.source.team}
-    assert teams == {"T1", "T2", "T3", "T4", "T5", "T6", "T7", "OFF"}
-    assert [g.id for g in tree.path_to_root("e1081-direct-follow-up")] == [
-        "e1081-direct-follow-up", "direct-follow-up", "sales-follow-up", "repeat-customers"]
+    assert teams == {"T1", "T2", "T3", "T4", "T5", "T6", "T7"}
+    assert {g.source.owner for g in tree.goals if g.source.owner} == {"TC1", "TC2", "TC3",
+                                                                       "TC4"}
+    assert [g.id for g in tree.path_to_root("t3-first-article")] == [
+        "t3-first-article", "pnt-line-quality", "plant-first-pass-yield"]
+    assert [g.id for g in tree.path_to_root("online-follow-up")] == [
+        "online-follow-up", "sales-follow-up", "repeat-customers"]
     assert load_calibration().rules[0].goal == "online-follow-up"
+    raw = BUNDLED_GOALS.read_text()
+    for name in ("T1", "T7", "OFF", "WLD", "MCH", "E10", "TC1", "Body Shop"):
+        assert name not in raw  # a template: no team, line, person or workshop of a plant
 
 
 def _set(goal_id: str, **changes):

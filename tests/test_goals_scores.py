@@ -191,8 +191,8 @@ def test_recalibration_applies_from_its_effective_time_only(tmp_path, warehouse_
     assert got[("online-follow-up", "2026-11-02")]["null_reason"] == "no data"
     assert day2["rollup_score"] == pytest.approx((45 * 0.5 / 0.9 + 40 * 1 / 0.9) / 85)
     day3 = got[("sales-follow-up", "2026-11-03")]
-    assert day3["weight_version"] == "V2.3.7-line+online-channel-weight"
-    assert got[("sales-follow-up", "2026-11-02")]["weight_version"] == "V2.3.7-line"
+    assert day3["weight_version"] == "V3.0.0-template+online-channel-weight"
+    assert got[("sales-follow-up", "2026-11-02")]["weight_version"] == "V3.0.0-template"
     # a second run records nothing new and keeps the first run as the one that applied it
     assert apply_calibration(engine, config, "run-again", NOW)[1] == 0
     assert {norm(r["run_id"]) for r in query(engine, "select run_id from ops.weight_changes")} \
@@ -208,9 +208,9 @@ def test_a_week_sums_its_days_and_uses_the_weights_at_its_end(tmp_path, warehous
     got = {r["goal_id"]: r for r in query(engine, "select * from marts.goal_scores")}
     assert {r["period"] for r in got.values()} == {"2026-W45"}
     # direct: 1 of 2 advances on time on the 2nd, 1 of 1 on the 3rd -> 2 / 3
-    direct = got["e1067-direct-follow-up"]
+    direct = got["direct-follow-up"]  # all direct opportunities are E1067's
     assert (direct["numerator"], direct["denominator"]) == (2, 3)
-    assert got["e1093-online-follow-up"]["attainment"] == 0  # 3 h: late
+    assert got["online-follow-up"]["attainment"] == 0  # E1093, 3 h: late
     by_hand = (39.71 * (2 / 3) / 0.9 + 35.29 * 1 / 0.9 + 25 * 0) / 100
     assert got["sales-follow-up"]["rollup_score"] == pytest.approx(by_hand)
     engine.dispose()

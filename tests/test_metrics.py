@@ -571,18 +571,34 @@ def test_every_metric_names_columns_its_marts_document(project):
             assert needed <= documented, (m.name, mart, needed - documented)
 
 
-def test_the_bundled_line_config_covers_the_default_plant():
+def test_the_bundled_line_config_covers_every_production_line_type():
     config = load_line_config()
-    assert [line.id for line in config.lines] == ["WLD", "PNT", "ASM", "MCH"]
-    fai = config.line("PNT").band("first_article_pass_rate")
+    assert [t.line_type for t in config.line_types] == ["welding", "painting", "assembly",
+                                                        "machining"]
+    assert config.lines == ()  # a template: no line of one plant
+    fai = config.line("PNT", "painting").band("first_article_pass_rate")
     assert (fai.yellow, fai.red) == (0.95, 0.925)
     assert [fai.status(v) for v in (0.96, 0.95, 0.93, 0.925, 0.92, None)] == [
         "green", "green", "yellow", "yellow", "red", None]
-    failures = config.line("WLD").band("device_failures")
+    failures = config.line("焊接线", "welding").band("device_failures")
     assert [failures.status(n) for n in (0, 1, 2, 3)] == ["green", "green", "yellow", "red"]
-    assert config.line("WLD").band("voc_over_limit_share") is None
+    assert config.line("WLD", "welding").band("voc_over_limit_share") is None
     with pytest.raises(KeyError, match="no line 'XYZ'"):
         config.line("XYZ")
+
+
+def test_a_line_of_its_own_replaces_its_type_s_bands_metric_by_metric(tmp_path):
+    path = tmp_path / "line_metrics.yaml"
+    path.write_text("line_types:\n  - line_type: welding\n    metrics:\n"
+                    "      - {metric: oee, yellow: 0.78, red: 0.72}\n"
+                    "      - {metric: availability, yellow: 0.88, red: 0.85}\n"
+                    "lines:\n  - id: WELD-2\n    line_type: welding\n    metrics:\n"
+                    "      - {metric: oee, yellow: 0.7, red: 0.6}\n")
+    config = load_line_config(path)
+    own, other = config.line("WELD-2"), config.line("WELD-1", "welding")
+    assert [(b.metric, b.yellow) for b in own.metrics] == [("oee", 0.7), ("availability", 0.88)]
+    assert [(b.metric, b.yellow) for b in other.metrics] == [("oee", 0.78),
+                                                             ("availability", 0.88)]
 
 
 @pytest.mark.parametrize(("metrics", "line_type", "expected"), [
@@ -626,7 +642,7 @@ def test_duplicate_lines_and_yaml_errors_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="lines listed twice: WLD"):
         load_line_config(path)
     path.write_text("lines: []\n")
-    with pytest.raises(ConfigError, match="no lines configured"):
+    with pytest.raises(ConfigError, match="no line types or lines configured"):
         load_line_config(path)
     path.write_text("lines: [\n")
     with pytest.raises(ConfigError, match="line 2, column 1"):

@@ -245,16 +245,21 @@ def test_several_problems_are_reported_together(tmp_path):
     assert len(err.value.problems) == 2
 
 
-def test_line_ids_come_from_the_line_config_beside_the_rules(tmp_path):
-    lines = yaml.safe_load((BUNDLED_RULES.parent / "line_metrics.yaml").read_text())
-    lines["lines"] = [line for line in lines["lines"] if line["id"] == "WLD"]
-    (tmp_path / "line_metrics.yaml").write_text(yaml.safe_dump(lines), encoding="utf-8")
+def test_line_ids_come_from_the_plant_beside_the_rules(tmp_path):
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "default.yaml").write_text(
+        (Path(__file__).parent / "scenarios" / "one_welding_team.yaml").read_text())
     data = bundled_data()
-    data["rules"][0]["thresholds_by_line"] = {"WLD": 0.9}
-    assert load_rules(write(tmp_path, data)).rules[0].threshold_for("WLD") == 0.9
+    data["rules"][0]["thresholds_by_line"] = {"WELD-1": 0.9}
+    assert load_rules(write(tmp_path, data)).rules[0].threshold_for("WELD-1") == 0.9
     data["rules"][0]["thresholds_by_line"] = {"PNT": 0.9}
-    with pytest.raises(ConfigError, match=r"unknown line 'PNT' \(known: WLD;"):
+    with pytest.raises(ConfigError, match=r"unknown line 'PNT' \(known: WELD-1;"):
         load_rules(write(tmp_path, data))
+    # a line the line config names on its own is known too
+    (tmp_path / "line_metrics.yaml").write_text(
+        "lines:\n  - {id: PNT, line_type: painting, metrics: [{metric: oee, yellow: 0.8, "
+        "red: 0.7}]}\n", encoding="utf-8")
+    assert load_rules(write(tmp_path, data)).rules[0].threshold_for("PNT") == 0.9
 
 
 def test_unusable_files_are_config_errors(tmp_path):

@@ -242,12 +242,20 @@ def _dispatch_notifications(defs, instance, logger, progress, url: str) -> list:
     return results
 
 
-def _goal_health(url: str, out_dir: Path) -> dict:
+def _goal_health(url: str, out_dir: Path, skipped: list[dict]) -> dict:
+    """The heatmap and per-centre deviations; the goal templates the plant cannot use are
+    added to `skipped`."""
     from perf_orchestration.cli.goal_report import goal_health_report
+    from perf_orchestration.config.files import config_dir
+    from perf_orchestration.goals.pipeline import load_goal_config
 
     engine = make_engine(url)
     try:
-        return goal_health_report(engine, out_dir)
+        tree = load_goal_config(config_dir(), engine).tree
+        for line in tree.skipped:
+            feature, _, reason = line.partition(": ")
+            skipped.append({"feature": feature, "reason": reason})
+        return goal_health_report(engine, out_dir, tree)
     finally:
         engine.dispose()
 
@@ -387,10 +395,10 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )
+        summary["goal_health"] = _goal_health(url, out_dir, skipped)
         summary["skipped"] = skipped
         for entry in skipped:
             progress(f"skipped {entry['feature']}: {entry['reason']}")
-        summary["goal_health"] = _goal_health(url, out_dir)
         summary["reports"] = reports_summary(reports, out_dir)
         stages["summary_seconds"] = time.perf_counter() - t
     finally:

@@ -7,12 +7,41 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from perf_orchestration.goals.heatmap import render_png, write_png
-from perf_orchestration.tables import goal_health
+from perf_orchestration.goals.tree import GoalTree
+from perf_orchestration.tables import goal_alignment, goal_health
 
 HEATMAP_FILE = "goal_health.png"
 
 
-def goal_health_report(engine: sa.Engine, out_dir: Path) -> dict:
+def centre_deviations(engine: sa.Engine, tree: GoalTree) -> list[dict]:
+    """Per technical centre and day: how far its own goals (the children of its goal bound
+    to the yield of the lines it serves) deviate from that yield's attainment, relative to
+    it: |children's rollup - own attainment| / own attainment."""
+    bound = {g.id: g for g in tree.goals if g.source and g.source.owner and
+             g.source.owner in tree.serves and tree.children(g.id)}
+    if not bound or not sa.inspect(engine).has_table("goal_alignment", schema="marts"):
+        return []
+    ga = goal_alignment
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ga).where(ga.c.goal_id.in_(sorted(bound)))
+                            .order_by(ga.c.goal_id, ga.c.period)).mappings().all()
+    out = []
+    for r in rows:
+        if "W" in r["period"]:
+            continue  # day periods; the week rows say the same over a longer window
+        own, kids = r["own_attainment"], r["children_rollup"]
+        goal = bound[r["goal_id"]]
+        out.append({
+            "centre": goal.source.owner, "goal_id": goal.id, "period": r["period"],
+            "lines": list(tree.serves[goal.source.owner]),
+            "supported_yield_attainment": None if own is None else round(own, 4),
+            "own_goals_attainment": None if kids is None else round(kids, 4),
+            "deviation": None if own in (None, 0) or kids is None
+            else round(abs(kids - own) / own, 4)})
+    return out
+
+
+def goal_health_report(engine: sa.Engine, out_dir: Path, tree: GoalTree | None = None) -> dict:
     """Write DIR/goal_health.png and return what summary.json says about it."""
     if not sa.inspect(engine).has_table("goal_health", schema="marts"):
         return {}
@@ -27,6 +56,7 @@ def goal_health_report(engine: sa.Engine, out_dir: Path) -> dict:
     write_png(render_png(rows, f"Goal health {period} ({version})"), out_dir / HEATMAP_FILE)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("green", "yellow", "red")}
     return {
+        "technical_centres": centre_deviations(engine, tree) if tree else [],
         "heatmap": HEATMAP_FILE, "period": period, "config_version": version,
         "subjects": sorted({r["subject"] for r in rows}), "cells": {**counts, "total": len(rows)},
         "red": [{"goal_id": r["goal_id"], "subject": r["subject"], "metric": r["metric"],

@@ -69,6 +69,14 @@ def write_report(path: Path, summary: dict) -> None:
                   f"{cells['red']} red. Red cells, each traceable to its source records:", ""]
         lines += [f"- {r['subject']} {r['metric']} ({r['goal_id']}): progress ratio "
                   f"{r['progress_ratio']} - `{r['trace']}`" for r in health["red"]]
+        centres = health.get("technical_centres") or []
+        if centres:
+            lines += ["", "Technical centres: how far each centre's own goals deviate from the "
+                      "first-pass yield of the lines it serves (|own - yield| / yield):", ""]
+            lines += [f"- {c['centre']} {c['period']} (lines {', '.join(c['lines'])}): own "
+                      f"goals {c['own_goals_attainment']}, supported yield "
+                      f"{c['supported_yield_attainment']}, deviation {c['deviation']}"
+                      for c in centres]
     for day, rep in (summary.get("reports") or {}).items():
         lines += ["", f"## Reports of {day}", "",
                   f"- War-room page: [{rep['war_room']}]({rep['war_room']}) "

@@ -11,9 +11,9 @@ from perf_orchestration.warehouse import make_engine
 
 def run_trace(table: str, key: str, warehouse: str | None, config: str | None) -> int:
     parse_target(table, key)  # a wrong table is refused before any database is touched
-    tree = load_goal_config(config_dir(config)).tree
     engine = make_engine(warehouse or default_warehouse_url())
     try:
+        tree = load_goal_config(config_dir(config), engine).tree
         for line in trace_lines(engine, tree, table, key):
             print(line)
     finally:

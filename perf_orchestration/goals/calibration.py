@@ -59,6 +59,8 @@ class CalibrationRule(_Strict):
         if tree is None:
             return self
         if self.goal not in tree.by_id:
+            if tree.skipped:  # its template may be one this plant cannot use
+                return self
             raise ValueError(f"goal: unknown goal {self.goal!r} (not in {GOALS_FILE})")
         parent = tree.by_id[self.goal].parent
         if parent is None or len(tree.children(parent)) < 2:
@@ -138,6 +140,8 @@ def weight_changes(engine: sa.Engine, tree: GoalTree, calibration: Calibration) 
     """Every change the rules make, in effective order, from the triggers in the data."""
     fired = []
     for rule in calibration.rules:
+        if rule.goal not in tree.by_id:
+            continue  # a goal of a template the plant does not use
         found = first_channel_record(engine, rule.when.new_crm_channel)
         if found is not None:
             fired.append((found[0], rule, found[1]))

@@ -55,6 +55,12 @@ class DataSource(_Strict):
     metric: str = Field(description="a metric name from perf_orchestration.metrics.library")
     team: str | None = Field(default=None, description="hr_teams.team_id")
     line: str | None = Field(default=None, description="hr_teams.line_id")
+    lines: tuple[str, ...] | None = Field(
+        default=None, min_length=1, description="several lines summed together (ratio of sums), "
+        "e.g. the lines a technical centre serves")
+    owner: str | None = Field(
+        default=None, description="hr_teams.team_id whose goal this is when its data is other "
+        "subjects' (a technical centre bound to the yield of the lines it serves)")
     person: str | None = Field(default=None, description="hr_employees.employee_id")
     channel: str | None = Field(default=None, description="CRM sales channel (CRM marts)")
     target: Number
@@ -67,7 +73,7 @@ class DataSource(_Strict):
         if m is None:
             raise ValueError(f"unknown metric {self.metric!r}: not a metric asset of the "
                              f"metric library (known: {', '.join(METRICS_BY_NAME)})")
-        picked = [k for k in ("team", "line", "person") if getattr(self, k) is not None]
+        picked = [k for k in ("team", "line", "lines", "person") if getattr(self, k) is not None]
         if len(picked) > 1:
             raise ValueError(f"a data source filters one subject, got {' and '.join(picked)}")
         if self.direction != m.direction:
@@ -89,11 +95,10 @@ class DataSource(_Strict):
 
     def _check_has_data(self, mart: str, roster: KnownRoster) -> None:
         kinds, roles = SUBJECTS_WITH_DATA.get(mart, ((), ()))
-        kind = (roster.teams[self.team][1] if self.team else
-                roster.lines[self.line] if self.line else None)
-        if kind is not None and kind not in kinds:
-            raise ValueError(f"{self.metric} has no data for {self.subject}: marts.{mart} "
-                             f"holds {' and '.join(kinds)} teams, {self.subject} is {kind}")
+        for subject, kind in self._subject_kinds(roster):
+            if kind not in kinds:
+                raise ValueError(f"{self.metric} has no data for {subject}: marts.{mart} "
+                                 f"holds {' and '.join(kinds)} teams, {subject} is {kind}")
         if self.person is not None and roster.people[self.person] not in roles:
             raise ValueError(f"{self.metric} has no data for {self.person}: marts.{mart} "
                              f"holds {', '.join(roles)} people, {self.person} is a "
@@ -103,19 +108,30 @@ class DataSource(_Strict):
         if self.team is not None and self.team not in roster.teams:
             raise ValueError(f"team {self.team!r} is unknown to {roster.source} (known: "
                              f"{', '.join(roster.teams)})")
-        if self.line is not None and self.line not in roster.lines:
-            raise ValueError(f"line {self.line!r} is unknown to {roster.source} (known: "
-                             f"{', '.join(roster.lines)})")
+        for line in (self.line,) if self.line is not None else self.lines or ():
+            if line not in roster.lines:
+                raise ValueError(f"line {line!r} is unknown to {roster.source} (known: "
+                                 f"{', '.join(roster.lines)})")
+        if self.owner is not None and self.owner not in roster.teams:
+            raise ValueError(f"owner: team {self.owner!r} is unknown to {roster.source}")
         if self.person is not None and self.person not in roster.people:
             raise ValueError(f"person {self.person!r} is unknown to {roster.source}")
-        kind = (roster.teams[self.team][1] if self.team else
-                roster.lines[self.line] if self.line else None)
-        if m.line_types and kind is not None and kind not in m.line_types:
-            raise ValueError(f"{m.name} has no data for {self.subject}: it is measured on "
-                             f"{' and '.join(m.line_types)} lines, not {kind}")
+        for subject, kind in self._subject_kinds(roster):
+            if m.line_types and kind not in m.line_types:
+                raise ValueError(f"{m.name} has no data for {subject}: it is measured on "
+                                 f"{' and '.join(m.line_types)} lines, not {kind}")
+
+    def _subject_kinds(self, roster: KnownRoster) -> list[tuple[str, str]]:
+        """(team or line, its line type) for each team or line the source reads."""
+        if self.team is not None:
+            return [(self.team, roster.teams[self.team][1])]
+        lines = (self.line,) if self.line is not None else self.lines or ()
+        return [(line, roster.lines[line]) for line in lines]
 
     @property
     def subject_kind(self) -> str:
+        if self.lines is not None:
+            return "line"
         for kind in ("team", "line", "person"):
             if getattr(self, kind) is not None:
                 return kind
@@ -123,8 +139,19 @@ class DataSource(_Strict):
 
     @property
     def subject(self) -> str:
-        """'T3', 'WLD', 'E1081' or 'plant': the heatmap's row."""
+        """'T3', 'WLD', 'E1081', 'plant' or the owner (a technical centre): the heatmap's row."""
+        if self.owner is not None:
+            return self.owner
+        if self.lines is not None:
+            return "+".join(self.lines)
         return self.team or self.line or self.person or "plant"
+
+    @property
+    def subject_values(self) -> tuple[str, ...]:
+        """The ids the mart's subject column is filtered on (one, or the lines summed)."""
+        if self.lines is not None:
+            return self.lines
+        return (self.team or self.line or self.person or "plant",)
 
     @property
     def definition(self) -> Metric:

@@ -19,7 +19,7 @@ from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.plant_calendar import iso_week_key
 from perf_orchestration.tables import goal_scores
 
-HEALTH_SUBJECTS = ("team", "person")
+HEALTH_LEVELS = ("team", "person")  # the heatmap's rows: team and person goals
 
 
 def current_scores(engine: sa.Engine) -> dict[str, dict]:
@@ -54,7 +54,7 @@ def health_rows(engine: sa.Engine, tree: GoalTree, run_id: str,
     out = []
     for goal in tree.goals:
         src = goal.source
-        if src is None or src.subject_kind not in HEALTH_SUBJECTS or goal.id not in latest:
+        if src is None or goal.level not in HEALTH_LEVELS or goal.id not in latest:
             continue
         r = latest[goal.id]
         start, end = as_datetime(r["period_start"]), as_datetime(r["period_end"])

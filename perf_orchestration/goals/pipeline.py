@@ -29,6 +29,7 @@ from perf_orchestration.goals.store import (
     write_scores,
     write_weight_changes,
 )
+from perf_orchestration.goals.subjects import roster_from_warehouse
 from perf_orchestration.goals.tree import GOALS_FILE, GoalTree, load_goals
 
 
@@ -41,11 +42,15 @@ class GoalConfig:
     calibration_version: str
 
 
-def load_goal_config(directory: Path | None = None) -> GoalConfig:
-    """The folder's goals.yaml and calibration.yaml, each falling back to the bundled one."""
+def load_goal_config(directory: Path | None = None,
+                     engine: sa.Engine | None = None) -> GoalConfig:
+    """The folder's goals.yaml and calibration.yaml, each falling back to the bundled one,
+    the templates expanded over the HR roster in the warehouse of `engine` (once it has
+    landed; before, over the config folder's scenario roster)."""
     goals = directory / GOALS_FILE if directory else None
     cal = directory / CALIBRATION_FILE if directory else None
-    tree = load_goals(goals if goals and goals.exists() else None)
+    roster = roster_from_warehouse(engine) if engine is not None else None
+    tree = load_goals(goals if goals and goals.exists() else None, roster)
     cal_path = cal if cal and cal.exists() else None
     calibration = load_calibration(cal_path, tree)
     return GoalConfig(tree, calibration,

@@ -63,8 +63,8 @@ def goal_query(goal: Goal) -> tuple[sa.TextClause, dict[str, object], str]:
     den = f"sum(m.{m.denominator})" if m.denominator else "null"
     where, params = [f"cal.{key_col} in :periods"], {}
     if rel.subject_column:
-        where.append(f"m.{rel.subject_column} = :subject")
-        params["subject"] = src.subject
+        where.append(f"m.{rel.subject_column} in :subjects")
+        params["subjects"] = list(src.subject_values)
     if src.channel is not None:
         where.append("m.channel = :channel")
         params["channel"] = src.channel
@@ -76,6 +76,8 @@ def goal_query(goal: Goal) -> tuple[sa.TextClause, dict[str, object], str]:
            f"from staging.plant_calendar) cal on cal.local_date = m.local_date "
            f"where {' and '.join(where)} group by cal.{key_col}")
     clause = sa.text(sql).bindparams(sa.bindparam("periods", expanding=True))
+    if "subjects" in params:
+        clause = clause.bindparams(sa.bindparam("subjects", expanding=True))
     return clause, params, rel.mart
 
 

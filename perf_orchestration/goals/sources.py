@@ -59,19 +59,20 @@ METRIC_SOURCES: dict[str, SourceRecords] = {
 
 
 def subject_filter(table: str, kind: str) -> str | None:
-    """SQL restricting raw `table` to a subject bound as :subject (None: whole plant)."""
+    """SQL restricting raw `table` to the subjects bound as :subjects, an expanding list
+    (None: whole plant)."""
     columns = ENTITIES_BY_TABLE[table].column_names
     if kind == "plant":
         return None
     if "team_id" in columns:
         if kind == "team":
-            return "r.team_id = :subject"
+            return "r.team_id in :subjects"
         if kind == "line":
-            return "r.team_id in (select team_id from raw.hr_teams where line_id = :subject)"
+            return "r.team_id in (select team_id from raw.hr_teams where line_id in :subjects)"
     if "owner_id" in columns:
         if kind == "person":
-            return "r.owner_id = :subject"
+            return "r.owner_id in :subjects"
         if kind == "team":
             return ("r.owner_id in (select employee_id from raw.hr_employees "
-                    "where team_id = :subject)")
+                    "where team_id in :subjects)")
     return None

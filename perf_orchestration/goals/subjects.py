@@ -9,9 +9,11 @@ welding team) is refused when the config is read, not discovered as an empty hea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from perf_orchestration.metrics.library import TEAM_HOURLY, Metric
 
@@ -76,6 +78,13 @@ class KnownRoster:
     teams: dict[str, tuple[str, str]]
     people: dict[str, str]  # employee id -> role
     source: str
+    details: dict[str, tuple[str, str]] = field(default_factory=dict)  # team -> name, workshop
+
+    def team_name(self, team: str) -> str:
+        return self.details.get(team, (team, ""))[0]
+
+    def workshop(self, team: str) -> str:
+        return self.details.get(team, ("", ""))[1]
 
     @property
     def lines(self) -> dict[str, str]:
@@ -91,7 +100,29 @@ def roster_from_scenario(path: Path | None = None) -> KnownRoster:
     scenario = load_scenario(path)
     people = {r["employee_id"]: r["role"] for r in build_roster(scenario).rows}
     teams = {t.id: (t.line_id, t.line_type) for t in scenario.plant.teams}
-    return KnownRoster(teams, people, f"the HR roster of scenario {scenario.name!r}")
+    details = {t.id: (t.name, t.workshop) for t in scenario.plant.teams}
+    return KnownRoster(teams, people, f"the HR roster of scenario {scenario.name!r}", details)
+
+
+def roster_from_warehouse(engine: sa.Engine) -> KnownRoster | None:
+    """The teams and people the HR system delivered (raw.hr_teams, raw.hr_employees), the
+    latest version of each; None before the roster has landed."""
+    inspector = sa.inspect(engine)
+    if not all(inspector.has_table(t, schema="raw") for t in ("hr_teams", "hr_employees")):
+        return None
+    with engine.connect() as conn:
+        team_rows = conn.execute(sa.text(
+            "select team_id, name, line_id, line_type, workshop from raw.hr_teams "
+            "order by updated_at, team_id")).all()
+        people_rows = conn.execute(sa.text(
+            "select employee_id, role from raw.hr_employees order by updated_at, employee_id"
+        )).all()
+    if not team_rows:
+        return None
+    teams = {r[0]: (r[2], r[3]) for r in team_rows}
+    details = {r[0]: (r[1], r[4]) for r in team_rows}
+    return KnownRoster(teams, {r[0]: r[1] for r in people_rows},
+                       "the HR roster in the warehouse", details)
 
 
 @cache

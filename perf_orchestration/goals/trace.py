@@ -141,8 +141,11 @@ def _records(conn: sa.Connection, tree: GoalTree, goal_id: str, score: dict) -> 
     key_col = PERIOD_COLUMNS[score["period_kind"]][0]
     where = [f"r.partition_key in (select partition_key from staging.plant_calendar "
              f"where {key_col} = :period)"]
-    params: dict[str, object] = {"period": score["period"], "subject": src.subject}
-    for extra in (subject_filter(source.table, src.subject_kind), source.scope):
+    params: dict[str, object] = {"period": score["period"]}
+    by_subject = subject_filter(source.table, src.subject_kind)
+    if by_subject:
+        params["subjects"] = list(src.subject_values)
+    for extra in (by_subject, source.scope):
         if extra:
             where.append(extra if extra.startswith("r.") else f"r.{extra}")
     if src.channel:
@@ -153,6 +156,8 @@ def _records(conn: sa.Connection, tree: GoalTree, goal_id: str, score: dict) -> 
     sql = sa.text(f"select {group}, r.source_record_id, r.ingestion_run_id, {bad} "
                   f"from raw.{source.table} r where {' and '.join(where)} "
                   f"order by 4 desc, r.source_record_id")
+    if by_subject:
+        sql = sql.bindparams(sa.bindparam("subjects", expanding=True))
     rows = conn.execute(sql, params).all()
     runs = Counter(r[2] for r in rows)
     out = [f"source: {entity.system.upper()} {entity.name} (raw.{source.table}), "

@@ -8,6 +8,7 @@ that every score row records, so a score can be reproduced from the exact text t
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from perf_orchestration.config.bundled import bundled_file
 from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 from perf_orchestration.goals.config import LEVELS, Goal, GoalsFile
+from perf_orchestration.goals.expand import expand, served_lines
 from perf_orchestration.goals.subjects import KnownRoster, bundled_roster, roster_for
 
 GOALS_FILE = "goals.yaml"
@@ -32,6 +34,8 @@ class GoalTree:
     file: GoalsFile
     content_hash: str = ""
     path: Path | None = None
+    skipped: tuple[str, ...] = ()  # templates the plant cannot use, with the reason
+    serves: dict[str, tuple[str, ...]] = field(default_factory=dict)  # centre -> its lines
     by_id: dict[str, Goal] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -159,17 +163,23 @@ def _weights(source: str, goals: tuple[Goal, ...], by_id: dict[str, Goal]) -> li
 
 
 def load_goals(path: Path | str | None = None, roster: KnownRoster | None = None) -> GoalTree:
-    """Read and validate goals.yaml (default: the bundled one), or raise ConfigError.
+    """Read goals.yaml (default: the bundled one), expand its templates over the plant's
+    roster and validate the result, or raise ConfigError.
 
-    Teams and people are checked against the HR roster of the scenario beside the file
-    (a config folder's scenarios/default.yaml), else the bundled scenario's.
+    The roster is the one given (at run time, the HR roster in the warehouse), else that of
+    the scenario beside the file (a config folder's scenarios/default.yaml), else the
+    bundled scenario's. The content hash covers the file and the goals it expanded to.
     """
     path = Path(path) if path else BUNDLED_GOALS
-    data = parse_yaml(path)
-    if not isinstance(data, dict):
+    raw = parse_yaml(path)
+    if not isinstance(raw, dict):
         raise ConfigError([f"{path}: (top level): expected a mapping of fields"])
     if roster is None:
         roster = roster_for(path.parent) if path != BUNDLED_GOALS else bundled_roster()
+    expansion = expand(str(path), raw, roster)
+    data = expansion.data
+    if expansion.problems:
+        raise ConfigError(expansion.problems)
     try:
         file = GoalsFile.model_validate(data, context={"roster": roster})
     except ValidationError as err:
@@ -178,5 +188,8 @@ def load_goals(path: Path | str | None = None, roster: KnownRoster | None = None
     problems = tree_problems(str(path), file.goals)
     if problems:
         raise ConfigError(problems)
-    text = path.read_text(encoding="utf-8")
-    return GoalTree(file, hashlib.sha256(text.encode("utf-8")).hexdigest()[:12], path)
+    text = path.read_text(encoding="utf-8") + json.dumps(data, sort_keys=True, default=str)
+    serves = {team: tuple(served_lines(roster, raw.get("serves") or {}, team))
+              for team, (_, kind) in roster.teams.items() if kind == "technical_centre"}
+    return GoalTree(file, hashlib.sha256(text.encode("utf-8")).hexdigest()[:12], path,
+                    tuple(expansion.skipped), serves)

@@ -1,9 +1,11 @@
 """Which metrics each production line watches, with its red and yellow bands.
 
 Lines differ (a paint line has VOC limits, a weld line weld-strength variation), so the
-bands live in YAML (`line_metrics.yaml`), validated against the metric library: an
-unknown metric, a metric that does not apply to the line type, or bands in the wrong
-order for the metric's direction fail with the file, the field and the line id.
+bands live in YAML (`line_metrics.yaml`), written per line type so that every plant's lines
+get them, with an optional entry per line id whose bands replace its type's for the metrics
+it lists. They are validated against the metric library: an unknown metric, a metric that
+does not apply to the line type, or bands in the wrong order for the metric's direction
+fail with the file, the field and the line type or id.
 """
 
 from __future__ import annotations
@@ -68,10 +70,11 @@ class Band(_Strict):
 
 
 class LineSpec(_Strict):
-    """One production line and the bands of the metrics it watches."""
+    """One production line (or, with `id` None, every line of a type) and its bands."""
 
-    id: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,15}$", description="line id, as in hr_teams")
-    name: str = Field(min_length=1)
+    id: str | None = Field(default=None, min_length=1, max_length=64,
+                           description="line id, as in hr_teams.line_id")
+    name: str = Field(default="", description="what the plant calls the line")
     line_type: ProductionLineType
     metrics: tuple[Band, ...]
 
@@ -95,27 +98,46 @@ class LineSpec(_Strict):
 
 
 class LineConfig(_Strict):
-    """line_metrics.yaml: every production line with its metric bands."""
+    """line_metrics.yaml: the bands of each production line type, and of single lines."""
 
-    lines: tuple[LineSpec, ...]
+    line_types: tuple[LineSpec, ...] = Field(
+        default=(), description="bands per line type, for every line of that type")
+    lines: tuple[LineSpec, ...] = Field(
+        default=(), description="one line's own bands, replacing its type's for the metrics "
+        "listed")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> LineConfig:
-        if not self.lines:
-            raise ValueError("no lines configured")
-        ids = [line.id for line in self.lines]
-        doubled = sorted({i for i in ids if ids.count(i) > 1})
-        if doubled:
-            raise ValueError(f"lines listed twice: {', '.join(doubled)}")
+        if not self.lines and not self.line_types:
+            raise ValueError("no line types or lines configured")
+        if any(t.id is not None for t in self.line_types):
+            raise ValueError("line_types: an entry per line type has no id (put a line's own "
+                             "bands under lines)")
+        if any(line.id is None for line in self.lines):
+            raise ValueError("lines: every entry names its line id")
+        for what, ids in (("lines", [line.id for line in self.lines]),
+                          ("line types", [t.line_type for t in self.line_types])):
+            doubled = sorted({i for i in ids if ids.count(i) > 1})
+            if doubled:
+                raise ValueError(f"{what} listed twice: {', '.join(doubled)}")
         return self
 
-    def line(self, line_id: str) -> LineSpec:
-        """The line `line_id`; KeyError names the known lines."""
-        for line in self.lines:
-            if line.id == line_id:
-                return line
-        known = ", ".join(line.id for line in self.lines)
-        raise KeyError(f"no line {line_id!r} in the line config (known: {known})")
+    def line(self, line_id: str, line_type: str | None = None) -> LineSpec:
+        """The bands of line `line_id` of `line_type`: its type's, with its own entry's
+        replacing them metric by metric. KeyError when neither is configured."""
+        own = next((line for line in self.lines if line.id == line_id), None)
+        kind = line_type or (own.line_type if own else None)
+        base = next((t for t in self.line_types if t.line_type == kind), None)
+        if own is None and base is None:
+            known = ", ".join([str(t.line_type) for t in self.line_types] +
+                              [str(line.id) for line in self.lines])
+            raise KeyError(f"no line {line_id!r} of type {kind} in the line config (known: "
+                           f"{known})")
+        mine = {b.metric: b for b in own.metrics} if own else {}
+        bands = tuple(mine.pop(b.metric, b) for b in (base.metrics if base else ())) + \
+            tuple(mine.values())
+        return LineSpec(id=line_id, name=own.name if own else "", line_type=kind,
+                        metrics=bands)
 
 
 def load_line_config(path: Path | str | None = None) -> LineConfig:

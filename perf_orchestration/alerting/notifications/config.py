@@ -1,7 +1,7 @@
 """routing.yaml: how notifications are grouped, timed, inhibited and muted.
 
 Like Alertmanager's configuration, over the labels of an alert episode (the rule's
-labels plus `rule_id`, `team`, `line`, `device` and `subject`):
+labels plus `rule_id`, `team`, `line`, `line_type`, `device` and `subject`):
 
 - `route`: a tree; the root matches every alert, a child matches when all its `match`
   labels equal the alert's; the first matching child is taken (more with `continue`).
@@ -29,7 +29,8 @@ from perf_orchestration.config.loading import ConfigError, parse_yaml, validatio
 
 ROUTING_FILE = "routing.yaml"
 BUNDLED_ROUTING = bundled_file(ROUTING_FILE)
-LABELS = ("rule_id", "team", "line", "device", "subject", "severity", "domain", "kind")
+LABELS = ("rule_id", "team", "line", "line_type", "device", "subject", "severity", "domain",
+          "kind")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Seconds = Annotated[int, Field(strict=True, ge=0, le=7 * 86_400)]

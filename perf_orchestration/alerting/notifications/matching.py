@@ -27,7 +27,8 @@ def matches(matchers: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def episode_labels(conn: sa.Connection, rule: Rule, subject: str) -> dict[str, str]:
-    """The rule's labels plus rule_id, subject, and the team, line and device it concerns."""
+    """The rule's labels plus rule_id, subject, and the team, line, line type and device it
+    concerns (the line type lets routing.yaml be written once for every plant)."""
     labels = {**rule.labels, "rule_id": rule.id, "subject": subject}
     team = None
     if rule.subject == "team":
@@ -37,12 +38,18 @@ def episode_labels(conn: sa.Connection, rule: Rule, subject: str) -> dict[str, s
         team = subject.rpartition("-D")[0]
     elif rule.subject == "line":
         labels["line"] = subject
+    teams = RAW_TABLES["hr_teams"]
     if team:
         labels["team"] = team
-        teams = RAW_TABLES["hr_teams"]
-        line = conn.execute(sa.select(teams.c.line_id).where(teams.c.team_id == team)).scalar()
-        if line:
-            labels["line"] = line
+        found = conn.execute(sa.select(teams.c.line_id, teams.c.line_type)
+                             .where(teams.c.team_id == team)).first()
+    elif "line" in labels:
+        found = conn.execute(sa.select(teams.c.line_id, teams.c.line_type)
+                             .where(teams.c.line_id == labels["line"]).limit(1)).first()
+    else:
+        found = None
+    if found is not None:
+        labels["line"], labels["line_type"] = found
     return labels
 
 

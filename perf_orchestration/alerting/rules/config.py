@@ -181,7 +181,8 @@ class Rule(_Strict):
         unknown = sorted(set(v) - set(known))
         if unknown:
             raise ValueError(f"unknown line {', '.join(map(repr, unknown))} (known: "
-                             f"{', '.join(known)}; lines come from {LINE_CONFIG_FILE})")
+                             f"{', '.join(known)}; lines come from the plant's HR roster "
+                             f"and {LINE_CONFIG_FILE})")
         return v
 
     @field_validator("actions")
@@ -319,18 +320,24 @@ class RuleSet(_Strict):
 
 @cache
 def _bundled_line_ids() -> tuple[str, ...]:
-    return tuple(line.id for line in load_line_config().lines)
+    return _line_ids_for(BUNDLED_RULES)[0] or ()
 
 
 def _line_ids_for(rules_path: Path) -> tuple[tuple[str, ...] | None, Path]:
-    """Line ids from the line config beside the rules file, else the bundled one."""
+    """The plant's line ids: the production lines of the roster beside the rules file (a
+    config folder's scenarios/default.yaml, else the bundled plant's) and the lines the
+    line config beside it names."""
+    from perf_orchestration.goals.subjects import PRODUCTION_LINE_TYPES, roster_for
+
     beside = rules_path.parent / LINE_CONFIG_FILE
     source = beside if beside.exists() else None
     try:
         config = load_line_config(source)
+        roster = roster_for(rules_path.parent)
     except ConfigError:
         return None, beside
-    return tuple(line.id for line in config.lines), beside
+    lines = [li for li, kind in roster.lines.items() if kind in PRODUCTION_LINE_TYPES]
+    return tuple(dict.fromkeys([*lines, *(str(line.id) for line in config.lines)])), beside
 
 
 def _ids_for_messages(data: Any) -> Any:
@@ -353,8 +360,9 @@ def _ids_for_messages(data: Any) -> Any:
 def load_rules(path: Path | str | None = None) -> RuleSet:
     """Read and validate a rules file (default: the bundled one), or raise ConfigError.
 
-    Line ids in thresholds_by_line are checked against the line_metrics.yaml beside the
-    rules file when there is one (a plant config folder), else against the bundled one.
+    Line ids in thresholds_by_line are checked against the plant's lines: those of the
+    roster beside the rules file (a plant config folder's scenario) or the bundled plant's,
+    and those the line_metrics.yaml beside it names.
     """
     path = Path(path) if path else BUNDLED_RULES
     data = parse_yaml(path)
