@@ -495,3 +495,17 @@ def test_retry_times_are_added_to_a_notification_log_of_an_older_release(warehou
     assert n.notification_id == "n1" and o.status == "failed"
     assert _log_row(engine, "n1")["retry_at"] == T0 + timedelta(hours=1, minutes=1)
     engine.dispose()
+
+
+def test_an_episode_is_labelled_with_its_line_type_so_routes_serve_any_plant(engine):
+    from perf_orchestration.alerting.notifications.matching import episode_labels, matches
+
+    rules = load_rules()
+    with engine.connect() as conn:
+        device = episode_labels(conn, rules.rule("device-failures-3-per-day"), "T5-D01")
+        team = episode_labels(conn, rules.rule("fai-below-92-5"), "T4")
+    assert (device["team"], device["line"], device["line_type"]) == ("T5", "ASM", "assembly")
+    assert (team["line"], team["line_type"]) == ("ASM", "assembly")
+    window = next(w for w in ROUTING.mute_windows if w.id == "sunday-machining-maintenance")
+    assert not matches(dict(window.match), device)
+    assert matches(dict(window.match), {**device, "line_type": "machining"})

@@ -4,7 +4,9 @@ across a change of the clocks) are simulated, ingested and modelled, and
 
 - every entity and hourly window keeps its rows: fetched = landed + quarantined;
 - no table of raw, staging or marts names a team, device, station or workshop that the
-  plant does not have."""
+  plant does not have;
+- the bundled goal template expands over the roster that landed into a valid tree of the
+  plant's own teams and lines."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from _plant_flow import foreign_names, run_flow, unbalanced_windows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from perf_orchestration.goals import load_goals
+from perf_orchestration.goals.subjects import roster_from_warehouse
 from perf_orchestration.plant_calendar import TIMEZONE_ENV
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import production_teams
@@ -54,6 +58,25 @@ def plants(draw) -> Scenario:
         "plant": {"name": draw(names), "teams": teams}})
 
 
+def _the_goal_template_fits(url: str, scenario: Scenario) -> None:
+    """The bundled goals expand over the roster the plant's HR system delivered into a
+    valid tree whose subjects are the plant's own, every team's goals scored from data."""
+    engine = make_engine(url)
+    try:
+        tree = load_goals(None, roster_from_warehouse(engine))
+    finally:
+        engine.dispose()
+    teams = {t.id: t for t in scenario.plant.teams}
+    lines = {t.line_id for t in production_teams(scenario)}
+    for goal in tree.goals:
+        src = goal.source
+        assert src.team is None or teams[src.team].line_type in PRODUCTION, goal.id
+        assert {src.line, *(src.lines or ())} - {None} <= lines, goal.id
+        assert src.owner is None or teams[src.owner].line_type == "technical_centre"
+    assert {g.source.team for g in tree.goals if g.source.team} == \
+        {t.id for t in production_teams(scenario)}
+
+
 def _logged_unbalanced(url: str) -> int:
     engine = make_engine(url)
     try:
@@ -82,6 +105,7 @@ def test_any_valid_plant_keeps_its_rows_and_names_only_itself(scenario):
             assert production.total("landed") == stations * scenario.hours
             assert result.model_rows["team_hourly_quality"] == \
                 len(production_teams(scenario)) * scenario.hours
+            _the_goal_template_fits(url, scenario)
     finally:
         if saved is None:
             os.environ.pop(TIMEZONE_ENV, None)

@@ -106,7 +106,15 @@ def test_demo_links_a_goal_health_heatmap_and_traces_every_red_cell(demo_dir, ca
     assert (demo_dir / health["heatmap"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"]({health['heatmap']})" in (demo_dir / "report.md").read_text()
     teams = {s.split("/")[0] for s in health["subjects"]}
-    assert teams >= {f"T{i}" for i in range(1, 8)} | {"OFF"}
+    assert teams >= {f"T{i}" for i in range(1, 8)} | {f"TC{i}" for i in range(1, 5)}
+    assert {s for s in health["subjects"] if s.startswith("plant/")} == {
+        "plant/direct", "plant/distributor", "plant/online"}  # the sales channels
+    centres = {c["centre"]: c for c in health["technical_centres"]}
+    assert set(centres) == {"TC1", "TC2", "TC3", "TC4"}
+    for c in centres.values():  # |own goals - supported yield| / supported yield
+        assert c["deviation"] == pytest.approx(
+            abs(c["own_goals_attainment"] - c["supported_yield_attainment"])
+            / c["supported_yield_attainment"], abs=2e-4)
     assert health["cells"]["red"] == len(health["red"]) > 0
     assert "t3-first-article" in {r["goal_id"] for r in health["red"]}
     assert {"marts/goal_scores", "marts/goal_alignment", "marts/goal_health",

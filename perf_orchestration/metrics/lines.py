@@ -72,8 +72,9 @@ class Band(_Strict):
 class LineSpec(_Strict):
     """One production line (or, with `id` None, every line of a type) and its bands."""
 
-    id: str | None = Field(default=None, min_length=1, max_length=64,
-                           description="line id, as in hr_teams.line_id")
+    id: str | None = Field(default=None, pattern=r"^\w[\w.-]{0,63}$",
+                           description="line id, as in hr_teams.line_id (letters of any "
+                           "script, digits, '.', '-', '_')")
     name: str = Field(default="", description="what the plant calls the line")
     line_type: ProductionLineType
     metrics: tuple[Band, ...]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.filenames import unique_file_parts
 from perf_orchestration.goals.health import health_rows, scores_for_day
+from perf_orchestration.goals.subjects import SUBJECTS_WITH_DATA
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.reports.day_facts import DayReader, workbook_rows
 
@@ -69,7 +70,7 @@ def _read(reader: DayReader) -> tuple[list[dict], dict[str, dict], dict, dict, d
     def rows(table: str, sql: str, **params) -> list[dict]:
         return reader.rows((table,), sql, **params)
 
-    teams = rows("raw.hr_teams", "select team_id, name, workshop from raw.hr_teams "
+    teams = rows("raw.hr_teams", "select team_id, name, workshop, line_type from raw.hr_teams "
                                  "order by workshop, team_id")
     people = {r["employee_id"]: r for r in rows(
         "raw.hr_employees", "select employee_id, name, team_id, role from raw.hr_employees "
@@ -105,6 +106,17 @@ def scorecard_rows(reader: DayReader, tree: GoalTree) -> list[dict]:
     return out
 
 
+def _sheets_of(row: dict, who: dict | None, teams: list[dict]) -> list[str]:
+    """The team sheets a goal row goes on: its team, its person's team, or for a goal of the
+    whole plant (a sales channel's follow-up) the teams whose rows its mart sums."""
+    if who is not None:
+        return [who["team_id"]]
+    if any(t["team_id"] == row["subject"] for t in teams):
+        return [row["subject"]]
+    kinds = SUBJECTS_WITH_DATA.get(row["mart"], ((), ()))[0]
+    return [t["team_id"] for t in teams if t["line_type"] in kinds]
+
+
 def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
                        folder: Path) -> list[DepartmentWorkbook]:
     """Write FOLDER/hr_scorecards_<day>_<department>.xlsx for every department."""
@@ -113,10 +125,9 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
     names = {t["team_id"]: t["name"] for t in teams}
     by_team: dict[str, list[dict]] = defaultdict(list)
     for row in scorecard_rows(reader, tree):
-        team = row["subject"] if row["subject"] not in people else \
-            people[row["subject"]]["team_id"]
         who = people.get(row["subject"])
-        by_team[team].append({**row, "name": who["name"] if who else names.get(team, "")})
+        for team in _sheets_of(row, who, teams):
+            by_team[team].append({**row, "name": who["name"] if who else names.get(team, "")})
     members: dict[str, list[dict]] = defaultdict(list)
     for p in people.values():
         members[p["team_id"]].append({**p, **onboarding.get(p["employee_id"], {}),
