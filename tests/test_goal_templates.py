@@ -110,10 +110,12 @@ def test_a_goal_per_person_of_some_roles(tmp_path):
 
 
 @pytest.mark.parametrize(("entry", "expected"), [
-    ({"for_each": "shift"}, "for_each: 'shift' is not one of line, team"),
+    ({"for_each": "shift"}, "for_each: Input should be 'line', 'team', 'technical_centre'"),
     ({"for_each": "person"}, "roles: a goal for each person names the roles"),
     ({"for_each": "team", "id": "{crew}-x"}, "unknown placeholder 'crew' for a goal for each team"),
-    ({"for_each": "line", "weight_by": {"welding": -1}}, "weight_by: a mapping of line type"),
+    ({"for_each": "line", "weight_by": {"welding": -1}},
+     "weight_by.welding: Input should be greater than 0"),
+    ({"for_each": "line", "line_types": "welding"}, "line_types: Input should be a valid list"),
 ])
 def test_a_broken_generator_is_one_line_naming_the_file_and_entry(tmp_path, entry, expected):
     path = _plant_file(tmp_path, "")
@@ -124,6 +126,17 @@ def test_a_broken_generator_is_one_line_naming_the_file_and_entry(tmp_path, entr
         load_goals(path)
     assert any(p.startswith(f"{path}: templates[0].goals[") and expected in p
                for p in err.value.problems), err.value.problems
+
+
+def test_a_broken_requirement_is_one_line_naming_the_template(tmp_path):
+    path = _plant_file(tmp_path, "")
+    data = yaml.safe_load(path.read_text())
+    data["templates"][1]["requires"] = [{"line_types": "technical_centre", "teams": 2}]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as err:
+        load_goals(path)
+    assert all(p.startswith(f"{path}: templates[1]: requires") for p in err.value.problems)
+    assert len(err.value.problems) >= 2, err.value.problems
 
 
 def test_serves_must_name_a_centre_and_its_production_lines(tmp_path):

@@ -16,8 +16,11 @@ import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from perf_orchestration.config.loading import validation_problems
 from perf_orchestration.goals.subjects import PRODUCTION_LINE_TYPES, KnownRoster
 
 KINDS = ("line", "team", "technical_centre", "person", "channel")
@@ -100,38 +103,65 @@ def _fill(value: Any, values: dict, slugged: bool) -> Any:
     return value.format_map(shown)
 
 
-def _generator_problems(where: str, spec: dict) -> list[str]:
-    kind = spec.get("for_each")
-    if kind not in KINDS:
-        return [f"{where}: for_each: {kind!r} is not one of {', '.join(KINDS)}"]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GeneratorSpec(_Strict):
+    """The `for_each` part of a generator entry (the rest is the goal it writes)."""
+
+    for_each: Literal[KINDS]  # type: ignore[valid-type]
+    line_types: list[Name] | None = Field(default=None, description="narrow line or team")
+    roles: list[Name] | None = Field(default=None, description="roles of a person entry")
+    channels: list[Name] | None = Field(default=None, description="channels of a channel entry")
+    weight_by: dict[Name, Annotated[float, Field(strict=True, gt=0, le=100)]] | None = Field(
+        default=None, description="weight per line type, role or channel")
+
+
+class Need(_Strict):
+    """A template's requirement: a team of one of `line_types` and a person of one of `roles`."""
+
+    line_types: list[Name] = []
+    roles: list[Name] = []
+
+
+class Template(_Strict):
+    """The template keys the expansion reads; the goals are validated after it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    requires: Need | list[Need] = []
+
+
+Serves = TypeAdapter(dict[Name, Annotated[list[Name], Field(min_length=1)]])
+
+
+def _generator_problems(where: str, entry: dict) -> list[str]:
+    spec = {k: v for k, v in entry.items() if k in GENERATOR_KEYS}
+    try:
+        gen = GeneratorSpec.model_validate(spec)
+    except ValidationError as err:
+        return validation_problems(where, err)
     problems = []
-    if kind == "person" and not spec.get("roles"):
+    if gen.for_each == "person" and not gen.roles:
         problems.append(f"{where}: roles: a goal for each person names the roles it is for")
-    if kind == "channel" and not spec.get("channels"):
+    if gen.for_each == "channel" and not gen.channels:
         problems.append(f"{where}: channels: a goal for each channel lists the channels")
-    weights = spec.get("weight_by")
-    if weights is not None and not (isinstance(weights, dict) and all(
-            isinstance(w, int | float) and w > 0 for w in weights.values())):
-        problems.append(f"{where}: weight_by: a mapping of line type, role or channel to a "
-                        "positive weight")
     return problems
 
 
-def _requirement(where: str, template: dict, roster: KnownRoster) -> str | None:
-    """Why the plant cannot use this template, or None. `requires` is one condition or a
-    list of them, each met by a team of one of its `line_types` and a person of one of its
-    `roles`."""
-    needs = template.get("requires") or {}
+def _requirement(template: dict, roster: KnownRoster) -> str | None:
+    """Why the plant cannot use this (validated) template, or None. `requires` is one
+    condition or a list of them, all to be met."""
+    needs = Template.model_validate(template).requires
     kinds = {kind for _, kind in roster.teams.values()}
     for need in needs if isinstance(needs, list) else [needs]:
-        if not isinstance(need, dict) or set(need) - {"line_types", "roles"}:
-            raise ValueError(f"{where}: requires: a mapping (or a list of them) of "
-                             "line_types and roles")
-        types, roles = need.get("line_types") or [], need.get("roles") or []
-        if types and not kinds & set(types):
-            return f"the plant has no {' or '.join(types)} team"
-        if roles and not set(roster.people.values()) & set(roles):
-            return f"the plant has no {' or '.join(roles)}"
+        if need.line_types and not kinds & set(need.line_types):
+            return f"the plant has no {' or '.join(need.line_types)} team"
+        if need.roles and not set(roster.people.values()) & set(need.roles):
+            return f"the plant has no {' or '.join(need.roles)}"
     return None
 
 
@@ -140,25 +170,28 @@ def expand(source: str, data: dict, roster: KnownRoster) -> Expansion:
     out = copy.deepcopy(data)
     result = Expansion(out)
     serves = out.pop("serves", None) or {}
-    if not isinstance(serves, dict):
-        result.problems.append(f"{source}: serves: a mapping of technical centre id to the "
-                               "line ids it serves")
+    try:
+        serves = Serves.validate_python(serves)
+    except ValidationError as err:
+        result.problems += [p.replace(f"{source}: ", f"{source}: serves.", 1)
+                            for p in validation_problems(source, err)]
         serves = {}
     result.problems += _serves_problems(source, serves, roster)
     templates = out.get("templates")
     if not isinstance(templates, list):
         return result
     explicit = {g.get("id") for t in templates if isinstance(t, dict)
-                for g in (t.get("goals") or []) if isinstance(g, dict) and "for_each" not in g}
+                for g in (t.get("goals") if isinstance(t.get("goals"), list) else [])
+                if isinstance(g, dict) and "for_each" not in g and isinstance(g.get("id"), str)}
     kept = []
     for ti, template in enumerate(templates):
         if not isinstance(template, dict):
             kept.append(template)
             continue
         try:
-            why = _requirement(f"{source}: templates[{ti}]", template, roster)
-        except ValueError as err:
-            result.problems.append(str(err))
+            why = _requirement(template, roster)
+        except ValidationError as err:
+            result.problems += validation_problems(f"{source}: templates[{ti}]", err)
             continue
         template.pop("requires", None)
         if why is not None:
@@ -174,14 +207,21 @@ def expand(source: str, data: dict, roster: KnownRoster) -> Expansion:
     return result
 
 
+def _spec_key(goal: Any) -> str | None:
+    """What a generator runs over, to group consecutive generators over the same subjects."""
+    if not isinstance(goal, dict) or "for_each" not in goal:
+        return None
+    return repr([goal.get(k) for k in ("for_each", "line_types", "roles", "channels")])
+
+
 def _runs(goals: list) -> list[list[tuple[int, Any]]]:
     """Consecutive generators of one kind form a run, expanded subject by subject (T1's three
     goals, then T2's); every other entry is a run of its own."""
     runs: list[list[tuple[int, Any]]] = []
     for gi, goal in enumerate(goals):
-        kind = goal.get("for_each") if isinstance(goal, dict) else None
+        key = _spec_key(goal)
         prev = runs[-1][0][1] if runs else None
-        if kind is not None and isinstance(prev, dict) and prev.get("for_each") == kind:
+        if key is not None and key == _spec_key(prev):
             runs[-1].append((gi, goal))
         else:
             runs.append([(gi, goal)])
@@ -207,7 +247,8 @@ def _expand_goals(source: str, ti: int, goals: list, roster: KnownRoster, serves
         for _, values in items:
             for where, goal in valid:
                 made = _generate(where, goal, values, result)
-                if made is not None and made.get("id") not in explicit:
+                if made is not None and isinstance(made.get("id"), str) \
+                        and made["id"] not in explicit:
                     # an explicit goal of the same id overrides the template's
                     result.generated.add(made.get("id"))
                     expanded.append(made)
@@ -218,7 +259,7 @@ def _generate(where: str, goal: dict, values: dict, result: Expansion) -> dict |
     body = {k: v for k, v in goal.items() if k not in GENERATOR_KEYS}
     try:
         made = _fill(body, values, False)
-    except (KeyError, ValueError, IndexError) as err:
+    except (KeyError, ValueError, IndexError, AttributeError, TypeError) as err:
         problem = (f"{where}: unknown placeholder {err} for a goal for each "
                    f"{goal['for_each']} (known: {', '.join(values)})")
         if problem not in result.problems:
@@ -250,14 +291,16 @@ def _serves_problems(source: str, serves: dict, roster: KnownRoster) -> list[str
 def _scale_weights(data: dict, generated: set[str]) -> None:
     """Siblings with a generated member get weights scaled to add up to 100."""
     goals = [g for t in data.get("templates") or [] if isinstance(t, dict)
-             for g in t.get("goals") or [] if isinstance(g, dict)]
+             for g in (t.get("goals") if isinstance(t.get("goals"), list) else [])
+             if isinstance(g, dict)]
     by_parent: dict[str, list[dict]] = {}
     for g in goals:
         if isinstance(g.get("parent"), str):
             by_parent.setdefault(g["parent"], []).append(g)
     for kids in by_parent.values():
         weights = [k.get("weight") for k in kids]
-        if not any(k.get("id") in generated for k in kids) or not all(
+        if not any(isinstance(k.get("id"), str) and k["id"] in generated for k in kids) \
+                or not all(
                 isinstance(w, int | float) and not isinstance(w, bool) and w > 0
                 for w in weights):
             continue
