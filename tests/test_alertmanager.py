@@ -509,3 +509,21 @@ def test_an_episode_is_labelled_with_its_line_type_so_routes_serve_any_plant(eng
     window = next(w for w in ROUTING.mute_windows if w.id == "sunday-machining-maintenance")
     assert not matches(dict(window.match), device)
     assert matches(dict(window.match), {**device, "line_type": "machining"})
+
+
+def test_a_device_of_the_plant_s_own_naming_belongs_to_the_team_its_mes_records_name(engine):
+    from perf_orchestration.alerting.notifications.matching import episode_labels
+    from perf_orchestration.alerting.recipients import subject_teams
+    from perf_orchestration.alerting.response import refresh_response_times
+
+    with engine.begin() as conn:
+        conn.execute(RAW_TABLES["mes_equipment_events"].insert(), [_raw({
+            "event_id": "EV-1", "device_id": "ROB-0042", "device_type": "welding_robot",
+            "station_id": "ST-7", "team_id": "T5", "occurred_at": T0,
+            "event_type": "failure", "state": "down"}, "EV-1")])
+    _device_episode(engine, "ROB-0042", T0)
+    with engine.connect() as conn:
+        labels = episode_labels(conn, RULES.rule("device-failures-3-per-day"), "ROB-0042")
+    assert (labels["team"], labels["line"], labels["line_type"]) == ("T5", "ASM", "assembly")
+    assert subject_teams(engine, "device", "ROB-0042") == ["T5"]
+    assert [r["team_id"] for r in refresh_response_times(engine)] == ["T5"]

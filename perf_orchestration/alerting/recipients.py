@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from perf_orchestration.alerting.devices import device_team
 from perf_orchestration.tables import RAW_TABLES
 
 employees = RAW_TABLES["hr_employees"]
@@ -31,7 +32,8 @@ def subject_teams(engine: Engine, subject_kind: str, subject: str) -> list[str]:
     if subject_kind == "team":
         return [subject]
     if subject_kind == "device":
-        return [subject.rpartition("-D")[0]]
+        with engine.connect() as conn:
+            return [device_team(conn, subject)]
     if subject_kind == "line":
         with engine.connect() as conn:
             return list(conn.execute(sa.select(teams.c.team_id)

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.actions import utcnow
-from perf_orchestration.tables import action_log, alert_episodes, response_times
+from perf_orchestration.alerting.devices import device_teams
+from perf_orchestration.tables import RAW_TABLES, action_log, alert_episodes, response_times
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -29,8 +30,12 @@ def _dt(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _team(subject: str) -> str:
-    return subject.rpartition("-D")[0] if "-D" in subject else subject
+def _subject_teams(conn: sa.Connection, subjects: list[str]) -> dict[str, str]:
+    """A team subject is its own team; a device's team comes from the MES records."""
+    known = set(conn.execute(sa.select(RAW_TABLES["hr_teams"].c.team_id)).scalars()) \
+        if sa.inspect(conn).has_table("hr_teams", schema="raw") else set()
+    devices = device_teams(conn, [s for s in subjects if s not in known])
+    return {s: s if s in known else devices[s] for s in subjects}
 
 
 def refresh_response_times(engine: Engine) -> list[dict]:
@@ -40,12 +45,13 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             alert_episodes.c.fired_at.is_not(None))).mappings().all()
         actions = conn.execute(sa.select(action_log.c.episode_id, action_log.c.status)
                                .where(action_log.c.kind == "fire")).all()
+        teams = _subject_teams(conn, sorted({e["subject"] for e in episodes}))
     delivered_actions: dict[str, int] = defaultdict(int)
     for episode_id, status in actions:
         delivered_actions[episode_id] += status == "delivered"
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for e in episodes:
-        groups[(e["rule_id"], _team(e["subject"]))].append(e)
+        groups[(e["rule_id"], teams[e["subject"]])].append(e)
     now = utcnow()
     rows = []
     for (rule_id, team), eps in sorted(groups.items()):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from perf_orchestration.alerting.devices import device_team
 from perf_orchestration.delivery.base import Message, one_line
 from perf_orchestration.people.config import FeedbackConfig, Form, Trigger
 from perf_orchestration.plant_calendar import calendar_row
@@ -118,7 +119,7 @@ def _recipients(conn: sa.Connection, trigger: Trigger, subject: str) -> list[tup
     emp = RAW_TABLES["hr_employees"]
     query = sa.select(emp.c.employee_id, emp.c.email).where(emp.c.role == trigger.role)
     if trigger.subject == "device":
-        query = query.where(emp.c.team_id == subject.rpartition("-D")[0])
+        query = query.where(emp.c.team_id == device_team(conn, subject))
     else:
         query = query.where(emp.c.employee_id == subject)
     return [tuple(r) for r in conn.execute(query.order_by(emp.c.employee_id))]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.devices import device_team
 from perf_orchestration.alerting.notifications.config import (
     WEEKDAYS,
     MuteWindow,
@@ -35,7 +36,7 @@ def episode_labels(conn: sa.Connection, rule: Rule, subject: str) -> dict[str, s
         team = subject
     elif rule.subject == "device":
         labels["device"] = subject
-        team = subject.rpartition("-D")[0]
+        team = device_team(conn, subject)
     elif rule.subject == "line":
         labels["line"] = subject
     teams = RAW_TABLES["hr_teams"]
