@@ -51,12 +51,19 @@ route: {id: all, group_by: [device], group_wait_seconds: 0, group_interval_secon
 """
 
 
-def _failure(i: int, now: datetime) -> dict:
-    team = f"T{1 + i % 7}"
-    return {"event_id": f"BENCH-EV-{now:%H%M%S}-{i:03d}", "device_id": f"{team}-D0{1 + i % 3}",
-            "device_type": "robot", "station_id": f"{team}-S01", "team_id": team,
-            "occurred_at": now.isoformat(), "event_type": "failure", "state": "down",
-            "failure_code": "F04-WIRE-FEED"}
+def _stations(scenario) -> list:
+    """The served plant's stations, each with its device, taken in turn by the breaches."""
+    from perf_orchestration.simulator.common import production_teams, stations_of
+
+    return [s for team in production_teams(scenario) for s in stations_of(team)]
+
+
+def _failure(i: int, now: datetime, stations: list) -> dict:
+    station = stations[i % len(stations)]
+    return {"event_id": f"BENCH-EV-{now:%H%M%S}-{i:03d}", "device_id": station.device_id,
+            "device_type": "robot", "station_id": station.station_id,
+            "team_id": station.team.id, "occurred_at": now.isoformat(),
+            "event_type": "failure", "state": "down", "failure_code": "F04-WIRE-FEED"}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -81,9 +88,10 @@ def latency(breaches: int, spacing: float) -> dict:
                 sys.exit(f"the daemon did not start watching; see {stack.out_dir}/daemon.log")
             startup = time.perf_counter() - t
             sent: dict[str, datetime] = {}
+            stations = _stations(stack.simulator.scenario)
             for i in range(breaches):
                 now = datetime.now(UTC)
-                record = _failure(i, now.astimezone(stack.simulator.scenario.tz))
+                record = _failure(i, now.astimezone(stack.simulator.scenario.tz), stations)
                 stack.simulator.add_records("mes", "equipment_events", [record])
                 sent[record["event_id"]] = now
                 time.sleep(spacing)
@@ -99,7 +107,7 @@ def latency(breaches: int, spacing: float) -> dict:
                 time.sleep(0.2)
             secs = [(got[e] - sent[e]).total_seconds() for e in sent if e in got]
             channel = WebhookChannel(stack.webhook.url, stack.env["PERFFLOW_WEBHOOK_SECRET"])
-            message = Message("bench-floor-key", "E0", "Floor", "[T1-D01] A device failed",
+            message = Message("bench-floor-key", "E0", "Floor", "[a device] A device failed",
                               "x" * 600)
             t = time.perf_counter()
             channel.send(message)
@@ -119,20 +127,22 @@ def _history(engine, server, days: int) -> None:
     from perf_orchestration.tables import alert_episodes, alert_transitions
 
     start = datetime.now(UTC) - timedelta(days=days)
+    stations = _stations(server.scenario)
+    device = stations[0].device_id
     records, episodes, transitions = [], [], []
     for d in range(days):
         for h in range(0, 24, 2):
             at = start + timedelta(days=d, hours=h)
             for i in range(20):
-                records.append(_failure(i, at) | {"event_id": f"H-{d}-{h}-{i}",
+                records.append(_failure(i, at, stations) | {"event_id": f"H-{d}-{h}-{i}",
                                                   "event_type": "state_change",
                                                   "updated_at": at.isoformat()})
-        eid = f"device-failure|T1-D01|H-{d}"
+        eid = f"device-failure|{device}|H-{d}"
         t = (start + timedelta(days=d)).replace(tzinfo=None)
         episodes.append({"episode_id": eid, "rule_id": "device-failure", "rule_version": "h",
-                         "subject": "T1-D01", "state": "fired", "episode_start": t})
+                         "subject": device, "state": "fired", "episode_start": t})
         transitions.append({"episode_id": eid, "rule_id": "device-failure",
-                            "subject": "T1-D01", "from_state": "inactive", "to_state": "fired",
+                            "subject": device, "from_state": "inactive", "to_state": "fired",
                             "at": t, "recorded_at": t, "recorded_by": "source_watch"})
     server.add_records("mes", "equipment_events", records)
     with engine.begin() as conn:
@@ -167,8 +177,8 @@ def tick_cost(days: int, repeats: int = 15) -> dict:
             watch_tick(engine, rules, clients, cursor)
             empty.append(time.perf_counter() - t)
             server.add_records("mes", "equipment_events",
-                               [_failure(i, datetime.now(UTC)) | {"event_id": f"N-{i}",
-                                                                   "event_type": "state_change"}])
+                               [_failure(i, datetime.now(UTC), _stations(server.scenario))
+                                | {"event_id": f"N-{i}", "event_type": "state_change"}])
             t = time.perf_counter()
             watch_tick(engine, rules, clients, cursor)
             one.append(time.perf_counter() - t)

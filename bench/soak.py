@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.live import ROUTING_YAML, RULES_YAML, _failure  # noqa: E402
+from bench.live import ROUTING_YAML, RULES_YAML, _failure, _stations  # noqa: E402
 
 FAULTS = [("http_5xx", {"count": 3}), ("timeout", {"count": 1, "delay_seconds": 3}),
           ("rate_limited", {"count": 2, "retry_after_seconds": 2}), ("outage", {})]
@@ -147,6 +147,7 @@ def soak(minutes: float, breach_every: float, fault_every: float) -> dict:
             if not stack.wait_until_watching(180):
                 sys.exit(f"soak: the daemon did not start watching; see {stack.out_dir}")
             sim, tz = stack.simulator, stack.simulator.scenario.tz
+            stations = _stations(sim.scenario)
             began = time.monotonic()
             length = minutes * 60
             daemon_memory: list[tuple[float, float]] = []
@@ -159,7 +160,7 @@ def soak(minutes: float, breach_every: float, fault_every: float) -> dict:
             while (elapsed := time.monotonic() - began) < length:
                 if elapsed >= next_breach:
                     now = datetime.now(UTC)
-                    record = _failure(len(sent), now.astimezone(tz))
+                    record = _failure(len(sent), now.astimezone(tz), stations)
                     sim.add_records("mes", "equipment_events", [record])
                     sent[record["event_id"]] = now
                     next_breach += breach_every
