@@ -1,13 +1,17 @@
 """The action job: deliver one alert episode's actions, exactly once per recipient."""
 
+from contextlib import nullcontext
+
 import dagster as dg
 from pydantic import Field
 
 from perf_orchestration.alerting.evaluate import run_episode_actions
 from perf_orchestration.alerting.notifications.escalation import escalate_due
 from perf_orchestration.alerting.notifications.notify import dispatch_due
+from perf_orchestration.alerting.replay import dispatch_replayed, replay_start
 from perf_orchestration.alerting.response import refresh_response_times
 from perf_orchestration.alerting.store import ActionRequest
+from perf_orchestration.clock import replay_from
 from perf_orchestration.config.files import plant_routing, plant_rules
 
 DELIVERY_RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
@@ -29,15 +33,19 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
     engine = context.resources.warehouse.get_engine()
     channels = context.resources.delivery.channels()
     routing = plant_routing()
-    results = run_episode_actions(engine, plant_rules(), config.episode_id, channels,
-                                  config.kind, context.run_id, routing)
-    for action, result in results:
-        context.log.info(f"{config.episode_id} [{config.kind}] {action.action_id} -> "
-                         f"{action.person.name} ({action.role}) by {action.channel}: "
-                         f"{result.status}")
-    sent = dispatch_due(engine, routing, channels, retry_failed_now=_re_executed(context))
-    _log_notifications(context, sent)
-    results += escalate_due(engine, plant_rules(), channels)
+    start = replay_start(engine, config.episode_id, config.kind)
+    with replay_from(start) if start else nullcontext():  # a replay's episode, its clock
+        results = run_episode_actions(engine, plant_rules(), config.episode_id, channels,
+                                      config.kind, context.run_id, routing)
+        for action, result in results:
+            context.log.info(f"{config.episode_id} [{config.kind}] {action.action_id} -> "
+                             f"{action.person.name} ({action.role}) by {action.channel}: "
+                             f"{result.status}")
+        sent = dispatch_due(engine, routing, channels, retry_failed_now=_re_executed(context))
+        if start:
+            sent += dispatch_replayed(engine, routing, channels)
+        _log_notifications(context, sent)
+        results += escalate_due(engine, plant_rules(), channels)
     refresh_response_times(engine)
     failed = [a.action_id for a, r in results if r.status == "failed"]
     undelivered = _undelivered(sent)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
@@ -157,3 +158,39 @@ def test_war_room_renders_in_chromium_on_a_phone_with_no_errors(demo_dir, chromi
     page.close()
     assert problems == []
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+
+
+def _page_times(page) -> tuple[list[float], list[str], str]:
+    seconds = [float(s) for s in page.locator(".response").evaluate_all(
+        "cells => cells.map(c => c.dataset.seconds).filter(s => s !== '')")]
+    since = page.locator("#episodes tr td:nth-child(4)").all_inner_texts()
+    return seconds, since, page.locator("h1").inner_text()
+
+
+def test_each_war_room_page_tells_one_day_on_one_clock_in_chromium(demo_dir, chromium):
+    """The scenario day's page lists the replay, timed on the scenario's clock; the live
+    part's page the live storm, on the wall clock. No response time on either is above an
+    hour, and each lists only episodes of its day."""
+    summary = _summary(demo_dir)
+    page = chromium.new_page()
+    page.goto((demo_dir / summary["reports"][DAY]["war_room"]).as_uri(), wait_until="load")
+    seconds, since, title = _page_times(page)
+    assert title.endswith(f"plant day {DAY}") and since
+    assert seconds and max(seconds) < 3600, seconds
+    assert all(s.startswith(DAY[5:]) for s in since), since  # MM-DD of the page's day
+    assert set(page.locator("#response-times td:nth-child(5)").all_inner_texts()) == {
+        "signal -> delivered (the scenario's clock)"}
+    # the figures on the page are those summary.json gives, on the same basis
+    assert max(seconds) == pytest.approx(summary["response_seconds"]["max"], abs=1)
+
+    live = demo_dir / summary["live_page"]
+    page.goto(live.as_uri(), wait_until="load")
+    seconds, since, title = _page_times(page)
+    live_day = live.stem.rsplit("_", 1)[1]
+    assert title.endswith(f"live part, {live_day} (wall clock)")
+    assert since and all(s.startswith(live_day[5:]) for s in since), since
+    assert seconds and max(seconds) < 3600, seconds
+    assert set(page.locator("#response-times td:nth-child(5)").all_inner_texts()) == {
+        "signal -> delivered (wall clock)"}
+    assert max(seconds) == pytest.approx(summary["live_response_seconds"]["max"], abs=1)
+    page.close()

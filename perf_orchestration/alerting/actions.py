@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.recipients import Person, people_by_id, recipients
 from perf_orchestration.alerting.templates import AlertContext, render
+from perf_orchestration.clock import now as clock_now
 from perf_orchestration.tables import action_log, alert_episodes, tasks
 
 
@@ -76,7 +77,8 @@ def action_key(rule_id: str, subject: str, episode_start: datetime, action_id: s
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Naive UTC now, on the replay's clock inside a replay (alerting.clock)."""
+    return clock_now()
 
 
 def plan_actions(engine: Engine, facts: EpisodeFacts, specs: list[ActionSpec],

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.actions import utcnow
 from perf_orchestration.alerting.devices import device_teams
+from perf_orchestration.clock import WALL
 from perf_orchestration.tables import RAW_TABLES, action_log, alert_episodes, response_times
 
 
@@ -30,7 +31,11 @@ def _dt(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _subject_teams(conn: sa.Connection, subjects: list[str]) -> dict[str, str]:
+def _timed(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def subject_team_map(conn: sa.Connection, subjects: list[str]) -> dict[str, str]:
     """A team subject is its own team; a device's team comes from the MES records."""
     known = set(conn.execute(sa.select(RAW_TABLES["hr_teams"].c.team_id)).scalars()) \
         if sa.inspect(conn).has_table("hr_teams", schema="raw") else set()
@@ -45,7 +50,7 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             alert_episodes.c.fired_at.is_not(None))).mappings().all()
         actions = conn.execute(sa.select(action_log.c.episode_id, action_log.c.status)
                                .where(action_log.c.kind == "fire")).all()
-        teams = _subject_teams(conn, sorted({e["subject"] for e in episodes}))
+        teams = subject_team_map(conn, sorted({e["subject"] for e in episodes}))
     delivered_actions: dict[str, int] = defaultdict(int)
     for episode_id, status in actions:
         delivered_actions[episode_id] += status == "delivered"
@@ -57,10 +62,14 @@ def refresh_response_times(engine: Engine) -> list[dict]:
     for (rule_id, team), eps in sorted(groups.items()):
         signal, detected, acted, acked = [], [], [], []
         for e in eps:
-            if e["acknowledged_at"] is not None and e["signal_at"] is not None:
-                acked.append((_dt(e["acknowledged_at"]) - _dt(e["signal_at"])).total_seconds())
-            if e["acted_at"] is not None and e["signal_at"] is not None:
-                acted.append((_dt(e["acted_at"]) - _dt(e["signal_at"])).total_seconds())
+            # times of two clocks are never subtracted: a replayed episode's signal,
+            # detection and delivery are on the scenario's clock, an acknowledgement or a
+            # done task that comes after the replay on the wall's
+            wall = e["clock"] == WALL
+            for end, found in (("acknowledged_at", acked), ("acted_at", acted)):
+                if e[end] is not None:  # None: counted, not timed (a replay's signal)
+                    found.append((_dt(e[end]) - _dt(e["signal_at"])).total_seconds()
+                                 if wall and e["signal_at"] is not None else None)
             if e["delivered_at"] is None:
                 continue
             delivered = _dt(e["delivered_at"])
@@ -81,11 +90,11 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             "detected_to_delivered_p95_s": percentile(detected, 0.95),
             "detected_to_delivered_max_s": max(detected) if detected else None,
             "acknowledged_episodes": len(acked),
-            "signal_to_acknowledged_p50_s": percentile(acked, 0.5),
+            "signal_to_acknowledged_p50_s": percentile(_timed(acked), 0.5),
             "escalated_episodes": sum(e["escalated_at"] is not None for e in eps),
             "acted_episodes": len(acted),
-            "signal_to_acted_p50_s": percentile(acted, 0.5),
-            "signal_to_acted_p95_s": percentile(acted, 0.95),
+            "signal_to_acted_p50_s": percentile(_timed(acted), 0.5),
+            "signal_to_acted_p95_s": percentile(_timed(acted), 0.95),
             "actions_delivered": n_actions, "actions_auto": n_auto,
             "auto_triggered_ratio": n_auto / n_actions if n_actions else None,
             "refreshed_at": now})

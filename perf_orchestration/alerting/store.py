@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,6 +29,9 @@ from perf_orchestration.alerting.rules import (
     SubjectState,
     evaluate_subjects,
 )
+from perf_orchestration.clock import REPLAY
+from perf_orchestration.clock import current as current_clock
+from perf_orchestration.plant_calendar import plant_tz
 from perf_orchestration.tables import alert_episodes, alert_state, alert_transitions
 
 FIRED = "fired"  # the state of an event-rule episode: it fires once and has nothing to resolve
@@ -96,7 +99,7 @@ def _apply_to_episode(conn, rule: Rule, version: str, t, now: datetime, run_id: 
             conn.execute(alert_episodes.insert().values(
                 episode_id=t.episode_id, rule_id=rule.id, rule_version=version,
                 subject=t.subject, state=PENDING, episode_start=t.window_start,
-                value=t.value, threshold=t.threshold, run_id=run_id))
+                value=t.value, threshold=t.threshold, run_id=run_id, clock=current_clock()))
     elif t.to_state == FIRING:
         conn.execute(alert_episodes.update().where(ep.episode_id == t.episode_id).values(
             state=FIRING, signal_at=_naive_utc(t.signal_at), detected_at=now, fired_at=now,
@@ -124,9 +127,11 @@ def record_metric_evaluation(engine: Engine, rule: Rule, version: str,
         states, transitions = evaluate_subjects(rule, _load_states(conn, rule.id),
                                                 observations)
         for t in transitions:
-            if _record_transition(conn, t, stamp, recorded_by):
+            # a replay detects each change when the window that caused it closes
+            at = _naive_utc(t.at) if current_clock() == REPLAY else stamp
+            if _record_transition(conn, t, at, recorded_by):
                 result.transitions += 1
-                _apply_to_episode(conn, rule, version, t, stamp, run_id, result)
+                _apply_to_episode(conn, rule, version, t, at, run_id, result)
         _save_states(conn, rule.id, states, stamp)
     return result
 
@@ -139,19 +144,30 @@ def fired_episode_ids(conn, rule_id: str, episode_ids: Iterable[str] | None = No
     return set(conn.execute(query).scalars())
 
 
+def _hour_end(at: datetime) -> datetime:
+    """The end of the plant-local hour holding `at`, as naive UTC."""
+    local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(plant_tz())
+    end = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return end.astimezone(UTC).replace(tzinfo=None)
+
+
 def record_event_firings(conn, rule: Rule, version: str, firings: Iterable[Firing], *,
                          recorded_by: str, stamp: datetime, run_id: str | None = None
                          ) -> EvaluationResult:
     """Keep each new firing of an event rule as an episode and its one transition."""
     result = EvaluationResult()
     threshold = float(rule.condition.count_at_least or 0)
+    replay = current_clock() == REPLAY
     for f in firings:
         signal = _naive_utc(f.signal_at)
         count = float(len(f.record_ids))
+        if replay:  # detected when the hour of the signal closes, as the hourly run would
+            stamp = _hour_end(f.signal_at)
         conn.execute(alert_episodes.insert().values(
             episode_id=f.episode_id, rule_id=rule.id, rule_version=version,
             subject=f.subject, state=FIRED, episode_start=signal, signal_at=signal,
-            detected_at=stamp, fired_at=stamp, value=count, threshold=threshold, run_id=run_id))
+            detected_at=stamp, fired_at=stamp, value=count, threshold=threshold, run_id=run_id,
+            clock=current_clock()))
         conn.execute(alert_transitions.insert().values(
             episode_id=f.episode_id, rule_id=rule.id, subject=f.subject,
             from_state="inactive", to_state=FIRED, window_start=signal, at=signal,

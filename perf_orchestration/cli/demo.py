@@ -23,6 +23,7 @@ import dagster as dg
 from perf_orchestration.cli.deploy import open_instance, prepare_home
 from perf_orchestration.cli.report import write_report
 from perf_orchestration.cli.summary import build_summary, reports_summary
+from perf_orchestration.clock import CLOCK_TAG, REPLAY
 from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.plant_calendar import TIMEZONE_ENV, partition_key, plant_tz
@@ -260,6 +261,24 @@ def _goal_health(url: str, out_dir: Path, skipped: list[dict]) -> dict:
         engine.dispose()
 
 
+def _live_page(url: str, out_dir: Path) -> str:
+    """The live part's own war-room page, of today's plant date on the wall clock: the
+    scenario day's page lists the replay only."""
+    from perf_orchestration.config.files import config_dir
+    from perf_orchestration.goals.pipeline import load_goal_config
+    from perf_orchestration.reports.war_room import write_war_room
+
+    engine = make_engine(url)
+    try:
+        tree = load_goal_config(config_dir(), engine).tree
+        today = datetime.now(plant_tz()).date()
+        path, _ = write_war_room(engine, tree, today, out_dir / "reports" / "war_room",
+                                 live=True)
+    finally:
+        engine.dispose()
+    return str(path.relative_to(out_dir))
+
+
 def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url: str) -> list:
     """The people loop: requests go out, the people asked answer through the forms source
     (one answer names no request, one an old form version), and the answers come back."""
@@ -351,7 +370,8 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results = []
         for job_name, tags, label in (
             ("roster_job", {}, "HR roster snapshot"),
-            ("perf_flow_job", {RANGE_START_TAG: first, RANGE_END_TAG: last},
+            ("perf_flow_job", {RANGE_START_TAG: first, RANGE_END_TAG: last,
+                               CLOCK_TAG: REPLAY},
              f"main flow over {count} partitions in one run"),
         ):
             t = time.perf_counter()
@@ -396,6 +416,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
                        "webhook_rejected": webhook.rejected},
         )
         summary["goal_health"] = _goal_health(url, out_dir, skipped)
+        summary["live_page"] = _live_page(url, out_dir)
         summary["skipped"] = skipped
         for entry in skipped:
             progress(f"skipped {entry['feature']}: {entry['reason']}")

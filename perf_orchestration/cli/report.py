@@ -50,13 +50,16 @@ def write_report(path: Path, summary: dict) -> None:
             lines.append(f"| {r['team_id']} | {r['local_date']} | " + " | ".join(cells) + " |")
     if summary.get("alerts"):
         lines += ["", "## Alerts and actions", "",
-                  f"Response (detected -> delivered): {summary['response_seconds']}; "
-                  f"live (signal -> delivered): {summary['live_response_seconds']}; "
+                  f"Response, signal -> delivered: replayed day (the scenario's clock) "
+                  f"{summary['response_seconds']}; live part (wall clock) "
+                  f"{summary['live_response_seconds']}; "
                   f"auto-triggered share of delivered actions: "
                   f"{summary['auto_triggered_ratio']}", ""]
         for a in summary["alerts"]:
+            took = "-" if a.get("response_seconds") is None else f"{a['response_seconds']:.0f} s"
             lines.append(f"- {a['rule_id']} for {a['subject']} ({a['state']}): signal "
-                         f"{a['signal_at']}, fired {a['fired_at']}, resolved {a['resolved_at']}")
+                         f"{a['signal_at']}, fired {a['fired_at']}, resolved {a['resolved_at']}"
+                         f", response {took} ({a.get('clock', 'wall')} clock)")
             for act in a["actions"]:
                 lines.append(f"  - {act['kind']} {act['action']} -> {act['recipient']} "
                              f"({act['role']}) by {act['channel']}: {act['status']}")
@@ -77,6 +80,10 @@ def write_report(path: Path, summary: dict) -> None:
                       f"goals {c['own_goals_attainment']}, supported yield "
                       f"{c['supported_yield_attainment']}, deviation {c['deviation']}"
                       for c in centres]
+    if summary.get("live_page"):
+        lines += ["", "## Live part", "",
+                  f"- War-room page of the live part, on the wall clock: "
+                  f"[{summary['live_page']}]({summary['live_page']})"]
     for day, rep in (summary.get("reports") or {}).items():
         lines += ["", f"## Reports of {day}", "",
                   f"- War-room page: [{rep['war_room']}]({rep['war_room']}) "

@@ -134,16 +134,15 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def alert_summary(engine) -> dict:
-    """Alerts with their actions, and response time from detection to first delivery.
-
-    The demo replays a scenario's day at once, so a source record's own timestamp lies in
-    the scenario's past; response is measured from the moment the flow detected the
-    episode (`detected_at`) to the first delivered action, and signal_at is reported.
-    """
+    """Alerts with their actions, and response time from signal to first delivery, each
+    episode on its own clock: the replayed scenario's (the demo's main job and the action
+    runs of what it fired) or the wall's (the live part). Both are the same figure the
+    war-room pages and report.md show."""
     from sqlalchemy import select
 
     from perf_orchestration.alerting.rules import FIRING
-    from perf_orchestration.alerting.store import FIRED, SOURCE_WATCH
+    from perf_orchestration.alerting.store import FIRED
+    from perf_orchestration.clock import REPLAY, response_seconds
     from perf_orchestration.tables import action_log, alert_episodes, alert_transitions
 
     with engine.connect() as conn:
@@ -171,12 +170,12 @@ def alert_summary(engine) -> dict:
                        "signal_at": iso(e["signal_at"]), "detected_at": iso(e["detected_at"]),
                        "fired_at": iso(e["fired_at"]), "delivered_at": iso(e["delivered_at"]),
                        "resolved_at": iso(e["resolved_at"]), "value": e["value"],
-                       "threshold": e["threshold"], "evaluated_by": by,
+                       "threshold": e["threshold"], "evaluated_by": by, "clock": e["clock"],
+                       "response_seconds": response_seconds(dict(e)),
                        "actions": by_episode[e["episode_id"]]})
-        if by == SOURCE_WATCH and e["delivered_at"] and e["signal_at"]:
-            live.append((_dt(e["delivered_at"]) - _dt(e["signal_at"])).total_seconds())
-        elif e["delivered_at"] and e["detected_at"]:
-            response.append((_dt(e["delivered_at"]) - _dt(e["detected_at"])).total_seconds())
+        seconds = response_seconds(dict(e))
+        if seconds is not None:
+            (response if e["clock"] == REPLAY else live).append(seconds)
     delivered = [a for a in actions if a["status"] == "delivered"]
     auto = {e["episode_id"] for e in episodes if e["triggered_by"] == "system"}
     return {
@@ -184,12 +183,13 @@ def alert_summary(engine) -> dict:
         "response_seconds": {"p50": _percentile(response, 0.5),
                              "p95": _percentile(response, 0.95),
                              "max": round(max(response), 3) if response else None},
-        "response_basis": "detected_at -> first delivered action (replayed scenario)",
+        "response_basis": "signal_at -> first delivered action, on the replayed scenario's "
+                          "clock",
         "live_response_seconds": {"p50": _percentile(live, 0.5), "p95": _percentile(live, 0.95),
                                   "max": round(max(live), 3) if live else None,
                                   "episodes": len(live)},
         "live_response_basis": "signal_at (the source record's own timestamp) -> first "
-                               "delivered action, for episodes the source watch sensor fired",
+                               "delivered action, on the wall clock (the live part)",
         "auto_triggered_ratio": round(sum(a["episode_id"] in auto for a in delivered)
                                       / len(delivered), 3) if delivered else None,
     }

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from perf_orchestration.clock import now as clock_now
+
 DETAIL_MAX_CHARS = 300
 
 
@@ -46,8 +48,9 @@ class DeliveryError(Exception):
 
 
 def utcnow() -> datetime:
-    """An aware UTC timestamp, so stored delivery times never depend on the host's zone."""
-    return datetime.now(UTC)
+    """An aware UTC timestamp, so stored delivery times never depend on the host's zone;
+    on the replay's clock inside a replay (perf_orchestration.clock)."""
+    return clock_now().replace(tzinfo=UTC)
 
 
 def one_line(text: object, limit: int = DETAIL_MAX_CHARS) -> str:

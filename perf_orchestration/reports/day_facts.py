@@ -16,6 +16,8 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.response import percentile, subject_team_map
+from perf_orchestration.clock import BASIS, response_seconds
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.periods import as_datetime
 from perf_orchestration.goals.trace import trace_lines
@@ -92,9 +94,7 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
                      for r in facts.health if r["status"] == "red"]
     facts.episodes = _episodes(reader, names)
     facts.tasks = _tasks(reader, names, {e["episode_id"] for e in facts.episodes})
-    facts.response_times = reader.rows(
-        ("marts.response_times",),
-        "select * from marts.response_times order by rule_id, team_id")
+    facts.response_times = _response_times(reader, facts.episodes)
     facts.funnel = reader.rows(
         ("marts.sales_funnel_daily",),
         "select stage, reached_count, reached_amount, previous_stage, "
@@ -139,13 +139,17 @@ def workbook_rows(reader: DayReader) -> dict[str, list[dict]]:
 
 
 def _episodes(reader: DayReader, names: dict) -> list[dict]:
-    """Episodes that were open at some time of the day, with who was told."""
+    """The day's episodes, with who was told: those that started during the day, and those
+    of the wall clock still pending or firing, or resolved during it, that started before
+    (an event rule's firing is an instant of its day; a replay has no day but its own)."""
     episodes = reader.rows(
         ("ops.alert_episodes",),
-        "select episode_id, rule_id, subject, state, episode_start, signal_at, delivered_at, "
-        "acknowledged_by, resolved_at, value, threshold from ops.alert_episodes "
-        "where episode_start < :window_end and (resolved_at is null or "
-        "resolved_at >= :window_start) order by episode_start", **reader.window)
+        "select episode_id, rule_id, subject, state, episode_start, signal_at, detected_at, "
+        "delivered_at, acknowledged_by, resolved_at, value, threshold, clock "
+        "from ops.alert_episodes where episode_start < :window_end and "
+        "(episode_start >= :window_start or (clock = 'wall' and "
+        "(state in ('pending', 'firing') or resolved_at >= :window_start))) "
+        "order by episode_start", **reader.window)
     owners: dict[str, list[str]] = {}
     for r in reader.rows(("ops.action_log",),
                          "select episode_id, recipient_id, recipient_role, status "
@@ -155,13 +159,29 @@ def _episodes(reader: DayReader, names: dict) -> list[dict]:
             owners[r["episode_id"]].append(who)
     out = []
     for e in episodes:
-        signal, delivered = e["signal_at"], e["delivered_at"]
-        seconds = ((as_datetime(delivered) - as_datetime(signal)).total_seconds()
-                   if signal is not None and delivered is not None else None)
-        out.append({**e, "open": e["state"] in OPEN_STATES,
+        seconds = response_seconds(e)
+        out.append({**e, "open": e["state"] in OPEN_STATES, "basis": BASIS[e["clock"]],
                     "started": _hhmm(e["episode_start"]), "resolved": _hhmm(e["resolved_at"]),
                     "owners": owners.get(e["episode_id"], []), "response_seconds": seconds})
     return out
+
+
+def _response_times(reader: DayReader, episodes: list[dict]) -> list[dict]:
+    """Per rule, team and basis: the day's episodes and their response p50 / p95, each on
+    its own clock (docs/alerting.md)."""
+    if not episodes:
+        return []
+    with reader.engine.connect() as conn:
+        teams = subject_team_map(conn, sorted({e["subject"] for e in episodes}))
+    groups: dict[tuple[str, str, str], list[float | None]] = {}
+    for e in episodes:
+        key = (e["rule_id"], teams[e["subject"]], e["basis"])
+        groups.setdefault(key, []).append(e["response_seconds"])
+    return [{"rule_id": rule, "team_id": team, "basis": basis, "episodes": len(values),
+             "delivered_episodes": sum(v is not None for v in values),
+             "p50_s": percentile([v for v in values if v is not None], 0.5),
+             "p95_s": percentile([v for v in values if v is not None], 0.95)}
+            for (rule, team, basis), values in sorted(groups.items())]
 
 
 def _tasks(reader: DayReader, names: dict, episodes: set[str]) -> list[dict]:

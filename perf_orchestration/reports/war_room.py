@@ -24,8 +24,8 @@ from perf_orchestration.warehouse import redacted
 TEMPLATE = "war_room.html.j2"
 
 
-def page_name(day: date) -> str:
-    return f"war_room_{day.isoformat()}.html"
+def page_name(day: date, live: bool = False) -> str:
+    return f"war_room_{'live_' if live else ''}{day.isoformat()}.html"
 
 
 def _fmt(value: float | None) -> str:
@@ -50,7 +50,8 @@ def _ratio(num: float | None, den: float | None) -> str:
     return "-" if not den or num is None else f"{num / den:.0%}"
 
 
-def render_page(facts: DayFacts, goals_version: str, source: str, now: datetime) -> str:
+def render_page(facts: DayFacts, goals_version: str, source: str, now: datetime,
+                live: bool = False) -> str:
     """The page's HTML for the facts of one day."""
     env = Environment(loader=PackageLoader("perf_orchestration.reports", ""), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -65,18 +66,20 @@ def render_page(facts: DayFacts, goals_version: str, source: str, now: datetime)
     return env.get_template(TEMPLATE).render(
         facts=facts, counts=facts.counts(), heatmap=heatmap, goals_version=goals_version,
         source=source, generated=local_time(now).strftime("%Y-%m-%d %H:%M"),
+        title=(f"live part, {facts.day} (wall clock)" if live else f"plant day {facts.day}"),
         health_counts=", ".join(f"{n} {s}" for s, n in counts.items())
         + f", {len(facts.health) - sum(counts.values())} without data")
 
 
 def write_war_room(engine: sa.Engine, tree: GoalTree, day: date, folder: Path,
-                   now: datetime | None = None) -> tuple[Path, DayFacts]:
-    """Write FOLDER/war_room_<day>.html (replacing an earlier one) and return its facts."""
+                   now: datetime | None = None, live: bool = False) -> tuple[Path, DayFacts]:
+    """Write FOLDER/war_room_<day>.html (replacing an earlier one) and return its facts;
+    `live` writes the page of the live part (war_room_live_<day>.html), titled so."""
     facts = day_facts(engine, tree, day)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    html = render_page(facts, tree.version, redacted(engine.url), now)
+    html = render_page(facts, tree.version, redacted(engine.url), now, live)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / page_name(day)
+    path = folder / page_name(day, live)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

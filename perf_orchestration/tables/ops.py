@@ -64,10 +64,12 @@ alert_episodes = table("ops", "alert_episodes", """
     threshold       float
     triggered_by    text not null default system
     run_id          text
+    -- wall, or replay: signal_at and episode_start on a scenario's clock, the rest now
+    clock           text not null default wall
 """,
     sa.Index("ix_alert_episodes_rule_subject", "rule_id", "subject"),
     comment=('One row per alert episode with the times response is measured by (UTC): signal, '
-            'detected, fired, delivered, acted, resolved.'))
+            'detected, fired, delivered, acted, resolved; clock says which clock they are on.'))
 
 
 alert_transitions = table("ops", "alert_transitions", """

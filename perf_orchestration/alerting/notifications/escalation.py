@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.actions import ActionSpec, claim, deliver, plan_actions, utcnow
 from perf_orchestration.alerting.rules import RuleSet
+from perf_orchestration.clock import current as current_clock
 from perf_orchestration.tables import action_log, alert_episodes, alert_transitions
 
 E = alert_episodes.c
@@ -126,7 +127,8 @@ def _told(conn, episode_id: str) -> bool:
 def _waiting(conn, rules: RuleSet):
     rows = conn.execute(sa.select(alert_episodes).where(
         E.state.in_(("firing", "fired")), E.acknowledged_at.is_(None),
-        E.escalated_at.is_(None), E.fired_at.is_not(None))).mappings().all()
+        E.escalated_at.is_(None), E.fired_at.is_not(None),
+        E.clock == current_clock())).mappings().all()  # the dispatcher's own clock
     out = []
     for row in rows:
         try:

@@ -31,6 +31,7 @@ from perf_orchestration.alerting.actions import utcnow
 from perf_orchestration.alerting.notifications.config import RoutingConfig
 from perf_orchestration.alerting.notifications.escalation import ack_link
 from perf_orchestration.alerting.notifications.queue import Outcome, release_holds
+from perf_orchestration.clock import current as current_clock
 from perf_orchestration.tables import (
     action_log,
     alert_episodes,
@@ -98,9 +99,13 @@ def _turns(conn, config: RoutingConfig) -> list[_Turn]:
     the group's first alert (group_interval after its last notification); alerts still
     firing with nothing new are repeated repeat_interval after the last notification."""
     routes = {r.id: r for r in matched_routes_all(config)}
+    # a dispatcher serves the alerts of its own clock: the wall's, or a replay's
+    on_clock = alert_episodes.c.clock == current_clock()
     queued = conn.execute(sa.select(N.group_key, N.route_id, N.channel, N.recipient_id,
                                     N.action_key, N.queued_at)
-                          .where(N.status == "queued").order_by(N.queued_at)).all()
+                          .join(alert_episodes, alert_episodes.c.episode_id == N.episode_id)
+                          .where(N.status == "queued", on_clock)
+                          .order_by(N.queued_at)).all()
     last = {k: _naive(v) for k, v in conn.execute(
         sa.select(notification_log.c.group_key, sa.func.max(notification_log.c.sent_at))
         .where(notification_log.c.status == "delivered")
@@ -127,7 +132,7 @@ def _turns(conn, config: RoutingConfig) -> list[_Turn]:
         members = conn.execute(sa.select(N.action_key, N.channel, N.recipient_id)
                                .join(alert_episodes, alert_episodes.c.episode_id == N.episode_id)
                                .where(N.group_key == key, N.status == "sent", N.kind == "fire",
-                                      alert_episodes.c.state == "firing")).all()
+                                      alert_episodes.c.state == "firing", on_clock)).all()
         if members:
             out.append(_Turn(key, route.id, members[0].channel, members[0].recipient_id,
                              "repeat", tuple(m.action_key for m in members),
