@@ -45,6 +45,11 @@ def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={  # the last day's page and sections
         "path": dg.MetadataValue.path(pages[-1]), "pages": len(pages), **facts.counts(),
         "red": dg.MetadataValue.json([f"{r['subject']} {r['metric']}" for r in facts.red]),
+        "complaint_keywords": dg.MetadataValue.json(
+            {k["keyword"]: k["tickets"] for k in facts.keywords}),
+        "word_cloud": dg.MetadataValue.md(
+            f"![complaint keywords](data:image/png;base64,{facts.word_cloud})"
+            if facts.word_cloud else "no service tickets"),
         "config_version": tree.version})
 
 

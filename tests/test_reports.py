@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from perf_orchestration.reports.day_facts import complaint_keywords
+from perf_orchestration.text.keywords import complaint_keywords
 from perf_orchestration.warehouse import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,6 +144,11 @@ def test_war_room_renders_in_chromium_on_a_phone_with_no_errors(demo_dir, chromi
     assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0")
     box = heatmap.bounding_box()
     assert box and 0 < box["width"] <= 390
+    # the complaint words, Chinese and English, drawn as a word cloud
+    cloud = page.locator("#wordcloud")
+    assert cloud.evaluate("img => img.complete && img.naturalWidth > 0")
+    words = page.locator("#complaints td:first-child").all_inner_texts()
+    assert any(re.fullmatch(r"[\u4e00-\u9fff]{2,}", w) for w in words), words
     red = page.locator("details.red-item")
     assert red.count() == reports["war_room_sections"]["red_items"]
     assert page.locator("#count-red b").inner_text() == str(red.count())

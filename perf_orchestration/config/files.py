@@ -2,7 +2,7 @@
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
 goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml,
-sources.yaml) and a scenarios/ folder; each is validated by its pydantic model.
+sources.yaml, complaints.yaml) and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from perf_orchestration.people.config import (
     load_onboarding,
 )
 from perf_orchestration.scenarios.config import load_scenario
+from perf_orchestration.text.keywords import COMPLAINTS_FILE, load_complaints
 from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
@@ -50,6 +51,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     ONBOARDING_FILE: load_onboarding,
     WORKBOOKS_FILE: load_workbook_config,
     SOURCES_FILE: load_sources_file,
+    COMPLAINTS_FILE: load_complaints,
 }
 
 

@@ -29,6 +29,9 @@ def render_png(rows: list[dict], title: str) -> bytes:
     from matplotlib import pyplot as plt
     from matplotlib.patches import Rectangle
 
+    from perf_orchestration.text.fonts import use_cjk_font
+
+    use_cjk_font()  # team and workshop names in any script, no boxes
     subjects, metrics, cells = _grid(rows)
     fig, ax = plt.subplots(figsize=(2.0 + 1.6 * max(1, len(metrics)),
                                     1.4 + 0.38 * max(1, len(subjects))), dpi=100)

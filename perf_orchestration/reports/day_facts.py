@@ -9,7 +9,7 @@ trace an auditor gets from `perfflow trace`.
 
 from __future__ import annotations
 
-import re
+import base64
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,13 +24,9 @@ from perf_orchestration.goals.trace import trace_lines
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.plant_calendar import day_bounds, local_time
 from perf_orchestration.sqlmodels.dialect import window_params
+from perf_orchestration.text.keywords import complaint_keywords, word_cloud_png
 
 OPEN_STATES = ("pending", "firing", "fired")
-KEYWORDS_SHOWN = 12
-# words that say nothing about what the customer complained of
-STOPWORDS = frozenset(
-    "a an and at by for from in is of on or the to with after before during not no our "
-    "your their request query".split())
 
 
 @dataclass
@@ -44,6 +40,7 @@ class DayFacts:
     funnel: list[dict] = field(default_factory=list)
     alarms: list[dict] = field(default_factory=list)
     keywords: list[dict] = field(default_factory=list)
+    word_cloud: str = ""  # PNG, base64
     tickets: int = 0
     intake_files: list[dict] = field(default_factory=list)
     workbook_rows: dict[str, list[dict]] = field(default_factory=dict)
@@ -81,6 +78,13 @@ class DayReader:
             return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
 
 
+def plant_complaints():
+    from perf_orchestration.config.files import in_force
+    from perf_orchestration.text.keywords import COMPLAINTS_FILE
+
+    return in_force(COMPLAINTS_FILE)
+
+
 def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     """Everything on the war-room page of the local date `day`."""
     reader = DayReader(engine, day)
@@ -107,7 +111,9 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
         "where opened_at >= :window_start and opened_at < :window_end order by opened_at",
         **reader.window)
     facts.tickets = len(tickets)
-    facts.keywords = complaint_keywords(tickets)
+    facts.keywords = complaint_keywords(tickets, plant_complaints())
+    cloud = word_cloud_png(facts.keywords)
+    facts.word_cloud = base64.b64encode(cloud).decode("ascii") if cloud else ""
     facts.intake_files = [{**f, "received": _hhmm(f["intake_at"])} for f in reader.rows(
         ("ops.file_intake",),
         "select path, kind, status, reason, sheets_read, rows_landed, rows_quarantined, "
@@ -217,16 +223,3 @@ def _alarms(reader: DayReader) -> list[dict]:
         d["last"] = _hhmm(r["occurred_at"])
     return sorted(({**d, "codes": ", ".join(f"{c} x{n}" for c, n in d["codes"].most_common())}
                    for d in devices.values()), key=lambda d: (-d["failures"], d["device_id"]))
-
-
-def complaint_keywords(tickets: list[dict]) -> list[dict]:
-    """The words customers used most in the day's service tickets, with the tickets."""
-    hits: dict[str, list[str]] = {}
-    for t in tickets:
-        # a run of letters; Chinese text has no spaces, so a run of it counts as one keyword
-        words = {w for w in re.findall(r"[^\W\d_]+", t["subject"].lower())
-                 if (len(w) > 2 or not w.isascii()) and len(w) > 1 and w not in STOPWORDS}
-        for w in words:
-            hits.setdefault(w, []).append(t["ticket_id"])
-    ranked = sorted(hits.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:KEYWORDS_SHOWN]
-    return [{"keyword": w, "tickets": len(ids), "ticket_ids": ids} for w, ids in ranked]

@@ -28,18 +28,22 @@ Row = dict[str, Any]
 STAGES = ("lead", "qualified", "proposal", "negotiation")
 CHANNELS = ("direct", "distributor", "online")
 ACCOUNTS = 200
-TICKET_SUBJECTS = {
+TICKET_SUBJECTS = {  # customers write in Chinese or in English
     "quality_complaint": (
         "coating peeling on delivered parts", "weld seam cracked on bracket",
         "paint colour mismatch in batch", "burrs on machined housing",
         "missing fastener in assembly", "scratches on painted panel",
         "torque out of spec on delivered unit", "porosity found in weld at incoming inspection",
+        "交付零件涂层脱落", "支架焊缝开裂", "批次油漆色差", "机加工壳体有毛刺",
+        "总成缺少紧固件", "喷漆面板划伤", "交付产品扭矩超差", "来料检验发现焊缝气孔",
     ),
     "delivery": ("late delivery of order", "wrong quantity delivered",
-                 "damaged packaging on arrival"),
-    "billing": ("invoice amount disputed", "duplicate invoice received"),
+                 "damaged packaging on arrival", "订单交付延迟", "交付数量错误", "到货包装破损"),
+    "billing": ("invoice amount disputed", "duplicate invoice received", "发票金额有争议",
+                "收到重复发票"),
     "technical_support": ("request for material certificate", "drawing revision query",
-                          "installation guidance request"),
+                          "installation guidance request", "申请材料证书", "图纸版本咨询",
+                          "安装指导请求"),
 }
 TICKET_CATEGORY_WEIGHTS = (0.35, 0.3, 0.1, 0.25)
 SALES_ROLES = ("account_manager", "sales_rep")
