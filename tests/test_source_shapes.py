@@ -4,11 +4,10 @@ and the file's validation: one line per problem naming file, system, entity and 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from perf_orchestration.ingestion.client import SourceCallError
 from perf_orchestration.ingestion.sources import reader_for
 from perf_orchestration.ingestion.sources.config import HttpSystem, load_sources_file
 from perf_orchestration.ingestion.sources.times import BadTime, canonical_time, window_value
+from perf_orchestration.testing.plant_sources import JsonHandler
 
 TEAMS = [{"code": f"K{i:02d}", "label": f"Kolonne {i}", "line": f"L{i % 3}",
           "kind": "welding", "hall": "Halle 1", "changed": 1_793_520_000 + i}
@@ -34,27 +34,15 @@ class _Api:
         self.style, self.key, self.seen = style, key, []
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):  # noqa: N802
                 url = urlsplit(self.path)
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 api.seen.append((self.path, dict(self.headers)))
                 if api.key and api.key not in (self.headers.get("X-Api-Key"), q.get("api_key")):
-                    return self._send(403, {"error": "forbidden"}, {})
+                    return self.send_json(403, {"error": "forbidden"})
                 body, headers = api.answer(q)
-                self._send(200, body, headers)
-
-            def _send(self, status, body, headers):
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
+                self.send_json(200, body, headers)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"

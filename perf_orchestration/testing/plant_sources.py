@@ -76,6 +76,23 @@ def api_path(entity: Entity) -> str:
     return f"/api/v2/{entity.system}/{entity.name.replace('_', '-')}"
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet loopback handler answering JSON, for the test servers of source shapes."""
+
+    def send_json(self, status: int, body: dict, headers: dict | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
 class PlantApi:
     """The plant's HTTP API on loopback over a running simulator's records."""
 
@@ -87,27 +104,16 @@ class PlantApi:
         api = self
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):  # noqa: N802
                 api.requests.append(self.path)
                 url = urlsplit(self.path)
                 if self.headers.get("Authorization") != expected:
-                    return self._send(401, {"message": "Unauthorized"})
+                    return self.send_json(401, {"message": "Unauthorized"})
                 entity = by_path.get(url.path)
                 if entity is None:
-                    return self._send(404, {"message": f"Not Found: {url.path}"})
-                self._send(200, api.page(entity, parse_qs(url.query)))
-
-            def _send(self, status: int, body: dict) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
+                    return self.send_json(404, {"message": f"Not Found: {url.path}"})
+                self.send_json(200, api.page(entity, parse_qs(url.query)))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
