@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 
 from perf_orchestration.cli.deploy import open_instance, prepare_home
+from perf_orchestration.cli.goal_report import demo_pages
 from perf_orchestration.cli.report import write_report
 from perf_orchestration.cli.summary import build_summary, reports_summary
 from perf_orchestration.clock import CLOCK_TAG, REPLAY
@@ -243,42 +244,6 @@ def _dispatch_notifications(defs, instance, logger, progress, url: str) -> list:
     return results
 
 
-def _goal_health(url: str, out_dir: Path, skipped: list[dict]) -> dict:
-    """The heatmap and per-centre deviations; the goal templates the plant cannot use are
-    added to `skipped`."""
-    from perf_orchestration.cli.goal_report import goal_health_report
-    from perf_orchestration.config.files import config_dir
-    from perf_orchestration.goals.pipeline import load_goal_config
-
-    engine = make_engine(url)
-    try:
-        tree = load_goal_config(config_dir(), engine).tree
-        for line in tree.skipped:
-            feature, _, reason = line.partition(": ")
-            skipped.append({"feature": feature, "reason": reason})
-        return goal_health_report(engine, out_dir, tree)
-    finally:
-        engine.dispose()
-
-
-def _live_page(url: str, out_dir: Path) -> str:
-    """The live part's own war-room page, of today's plant date on the wall clock: the
-    scenario day's page lists the replay only."""
-    from perf_orchestration.config.files import config_dir
-    from perf_orchestration.goals.pipeline import load_goal_config
-    from perf_orchestration.reports.war_room import write_war_room
-
-    engine = make_engine(url)
-    try:
-        tree = load_goal_config(config_dir(), engine).tree
-        today = datetime.now(plant_tz()).date()
-        path, _ = write_war_room(engine, tree, today, out_dir / "reports" / "war_room",
-                                 live=True)
-    finally:
-        engine.dispose()
-    return str(path.relative_to(out_dir))
-
-
 def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url: str) -> list:
     """The people loop: requests go out, the people asked answer through the forms source
     (one answer names no request, one an old form version), and the answers come back."""
@@ -415,8 +380,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
             receivers={"webhook": webhook.count_by_key(), "email": smtp.count_by_key(),
                        "webhook_rejected": webhook.rejected},
         )
-        summary["goal_health"] = _goal_health(url, out_dir, skipped)
-        summary["live_page"] = _live_page(url, out_dir)
+        summary["goal_health"], summary["live_page"] = demo_pages(url, out_dir, skipped)
         summary["skipped"] = skipped
         for entry in skipped:
             progress(f"skipped {entry['feature']}: {entry['reason']}")

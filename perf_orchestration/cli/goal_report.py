@@ -1,14 +1,22 @@
-"""The demo's goal-health picture: marts.goal_health drawn as a PNG beside summary.json."""
+"""What the demo draws from the warehouse beside summary.json: the goal-health picture
+(marts.goal_health as a PNG), each technical centre's deviation, and the live part's own
+war-room page."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from perf_orchestration.config.files import config_dir
 from perf_orchestration.goals.heatmap import render_png, write_png
+from perf_orchestration.goals.pipeline import load_goal_config
 from perf_orchestration.goals.tree import GoalTree
+from perf_orchestration.plant_calendar import plant_tz
+from perf_orchestration.reports.war_room import write_war_room
 from perf_orchestration.tables import goal_alignment, goal_health
+from perf_orchestration.warehouse import make_engine
 
 HEATMAP_FILE = "goal_health.png"
 
@@ -64,3 +72,22 @@ def goal_health_report(engine: sa.Engine, out_dir: Path, tree: GoalTree | None =
                  "trace": f"perfflow trace marts.goal_health {r['goal_id']}"}
                 for r in rows if r["status"] == "red"],
     }
+
+
+def demo_pages(url: str, out_dir: Path, skipped: list[dict]) -> tuple[dict, str]:
+    """The goal-health summary (heatmap, centre deviations) and the live part's war-room
+    page, of today's plant date on the wall clock (the scenario day's page lists the replay
+    only); the goal templates the plant cannot use are added to `skipped`."""
+    engine = make_engine(url)
+    try:
+        tree = load_goal_config(config_dir(), engine).tree
+        for line in tree.skipped:
+            feature, _, reason = line.partition(": ")
+            skipped.append({"feature": feature, "reason": reason})
+        health = goal_health_report(engine, out_dir, tree)
+        today = datetime.now(plant_tz()).date()
+        path, _ = write_war_room(engine, tree, today, out_dir / "reports" / "war_room",
+                                 live=True)
+    finally:
+        engine.dispose()
+    return health, str(path.relative_to(out_dir))
