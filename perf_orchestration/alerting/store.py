@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,7 +31,7 @@ from perf_orchestration.alerting.rules import (
 )
 from perf_orchestration.clock import REPLAY
 from perf_orchestration.clock import current as current_clock
-from perf_orchestration.plant_calendar import plant_tz
+from perf_orchestration.plant_calendar import calendar_row
 from perf_orchestration.tables import alert_episodes, alert_state, alert_transitions
 
 FIRED = "fired"  # the state of an event-rule episode: it fires once and has nothing to resolve
@@ -144,13 +144,6 @@ def fired_episode_ids(conn, rule_id: str, episode_ids: Iterable[str] | None = No
     return set(conn.execute(query).scalars())
 
 
-def _hour_end(at: datetime) -> datetime:
-    """The end of the plant-local hour holding `at`, as naive UTC."""
-    local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(plant_tz())
-    end = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return end.astimezone(UTC).replace(tzinfo=None)
-
-
 def record_event_firings(conn, rule: Rule, version: str, firings: Iterable[Firing], *,
                          recorded_by: str, stamp: datetime, run_id: str | None = None
                          ) -> EvaluationResult:
@@ -162,7 +155,7 @@ def record_event_firings(conn, rule: Rule, version: str, firings: Iterable[Firin
         signal = _naive_utc(f.signal_at)
         count = float(len(f.record_ids))
         if replay:  # detected when the hour of the signal closes, as the hourly run would
-            stamp = _hour_end(f.signal_at)
+            stamp = calendar_row(signal.replace(tzinfo=UTC))["hour_end"]
         conn.execute(alert_episodes.insert().values(
             episode_id=f.episode_id, rule_id=rule.id, rule_version=version,
             subject=f.subject, state=FIRED, episode_start=signal, signal_at=signal,

@@ -34,7 +34,7 @@ from perf_orchestration.people.config import (
     load_onboarding,
 )
 from perf_orchestration.scenarios.config import load_scenario
-from perf_orchestration.text.keywords import COMPLAINTS_FILE, load_complaints
+from perf_orchestration.text.keywords import COMPLAINTS_FILE, ComplaintsConfig, load_complaints
 from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
 
 CONFIG_DIR_ENV = "PERFFLOW_CONFIG_DIR"
@@ -84,6 +84,10 @@ def plant_badges(directory: str | Path | None = None) -> BadgeConfig:
 
 def plant_onboarding(directory: str | Path | None = None) -> OnboardingConfig:
     return in_force(ONBOARDING_FILE, directory)
+
+
+def plant_complaints(directory: str | Path | None = None) -> ComplaintsConfig:
+    return in_force(COMPLAINTS_FILE, directory)
 
 
 def config_dir(explicit: str | Path | None = None) -> Path:

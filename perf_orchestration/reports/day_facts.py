@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from perf_orchestration.alerting.response import percentile, subject_team_map
 from perf_orchestration.clock import BASIS, response_seconds
+from perf_orchestration.config.files import plant_complaints
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.periods import as_datetime
 from perf_orchestration.goals.trace import trace_lines
@@ -76,13 +77,6 @@ class DayReader:
             return []
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
-
-
-def plant_complaints():
-    from perf_orchestration.config.files import in_force
-    from perf_orchestration.text.keywords import COMPLAINTS_FILE
-
-    return in_force(COMPLAINTS_FILE)
 
 
 def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
