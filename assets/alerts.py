@@ -4,7 +4,7 @@ from datetime import UTC
 
 import dagster as dg
 
-from assets.partitions import hourly_partitions
+from assets.partitions import plant_days, window
 from perf_orchestration.alerting.evaluate import evaluate_event_rules, evaluate_metric_rules
 from perf_orchestration.clock import CLOCK_TAG, on_clock
 from perf_orchestration.config.files import plant_rules
@@ -18,15 +18,13 @@ from perf_orchestration.config.files import plant_rules
     "change in ops.alert_transitions, every episode with its signal, detection and firing "
     "times in ops.alert_episodes. The actions sensor delivers what fired.",
     group_name="actions", owners=["team:operations"], kinds={"python", "sql"},
-    partitions_def=hourly_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+    partitions_def=plant_days, backfill_policy=dg.BackfillPolicy.single_run(),
     required_resource_keys={"warehouse"}, pool="warehouse_write",
 )
 def alert_episodes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     engine = context.resources.warehouse.get_engine()
     rules = plant_rules()
-    tw = context.partition_time_window
-    start = tw.start.astimezone(UTC).replace(tzinfo=None)
-    end = tw.end.astimezone(UTC).replace(tzinfo=None)
+    start, end = (t.astimezone(UTC).replace(tzinfo=None) for t in window(context))
     with on_clock(context.run.tags.get(CLOCK_TAG)):  # a replay's episodes say so
         metric = evaluate_metric_rules(engine, rules, start, end, context.run_id)
         events = evaluate_event_rules(engine, rules, start, end, context.run_id)

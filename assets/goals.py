@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.partitions import hourly_partitions
+from assets.partitions import plant_days, window
 from perf_orchestration.config.files import config_dir
 from perf_orchestration.goals.heatmap import markdown_image, render_png
 from perf_orchestration.goals.lineage import goal_marts, score_column_sources
@@ -20,16 +20,15 @@ from perf_orchestration.goals.scores import ScoreRun
 
 OWNERS = ["team:performance"]
 COMMON = dict(group_name="goals", owners=OWNERS, kinds={"python", "sql"},
-              partitions_def=hourly_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+              partitions_def=plant_days, backfill_policy=dg.BackfillPolicy.single_run(),
               required_resource_keys={"warehouse"}, pool="warehouse_write")
 SCORES = dg.AssetKey(["marts", "goal_scores"])
 WEIGHTS = dg.AssetKey(["ops", "weight_changes"])
 
 
 def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
-    tw = context.partition_time_window
-    return (tw.start.astimezone(UTC).replace(tzinfo=None),
-            tw.end.astimezone(UTC).replace(tzinfo=None))
+    start, end = window(context)
+    return start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
 
 
 def _now() -> datetime:

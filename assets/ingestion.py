@@ -4,7 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from assets.partitions import hourly_partitions
+from assets.partitions import PLANT_TIMEZONE, plant_days, window
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.ingestion.client import SourceCallError
 from perf_orchestration.ingestion.entities import ENTITIES, Entity
@@ -12,6 +12,7 @@ from perf_orchestration.ingestion.landing import (
     DEFAULT_BAD_SHARE_LIMIT,
     IngestionResult,
     Window,
+    hourly_windows,
     ingest,
 )
 from perf_orchestration.ingestion.sources import SourceSettingError
@@ -30,13 +31,10 @@ class IngestionConfig(dg.Config):
 
 
 def _windows(context: dg.AssetExecutionContext) -> list[Window] | None:
+    """The run's hours (its days, narrowed by its window tags), fetched a day at a time."""
     if not context.has_partition_key_range and not context.has_partition_key:
         return None
-    out = []
-    for key in context.partition_keys:
-        tw = hourly_partitions.time_window_for_partition_key(key)
-        out.append(Window(key, tw.start, tw.end))
-    return out
+    return hourly_windows(*window(context), PLANT_TIMEZONE)
 
 
 def _metadata(result: IngestionResult) -> dict:
@@ -79,7 +77,7 @@ def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
         group_name="ingestion",
         owners=OWNERS,
         kinds={"python", "sql"},
-        partitions_def=hourly_partitions if entity.partitioned else None,
+        partitions_def=plant_days if entity.partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if entity.partitioned else None,
         required_resource_keys={"warehouse", api_key},
         pool="warehouse_write",

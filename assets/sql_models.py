@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import hourly_partitions
+from assets.partitions import plant_days, window
 from perf_orchestration.config.bundled import package_path
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
 from perf_orchestration.ingestion.freshness import hourly_volume, source_freshness
@@ -26,23 +26,21 @@ def _check_name(column: str, test: str) -> str:
 def _window(context: dg.AssetExecutionContext, partition_by: str | None):
     if not context.has_partition_key_range and not context.has_partition_key:
         return None
-    tw = context.partition_time_window
-    return model_window(partition_by, tw.start, tw.end)
+    return model_window(partition_by, *window(context))
 
 
 @dg.asset(
     key=["staging", "plant_calendar"],
     description="The plant's local hours: date, shift (day 08-20, night 20-08) and ISO week "
-    "per hourly partition, so SQL models never do time-zone arithmetic.",
+    "per hour, so SQL models never do time-zone arithmetic.",
     group_name="staging", owners=OWNERS, kinds={"python", "sql"},
-    partitions_def=hourly_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+    partitions_def=plant_days, backfill_policy=dg.BackfillPolicy.single_run(),
     required_resource_keys={"warehouse"}, pool="warehouse_write",
 )
 def plant_calendar_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.plant_calendar import calendar_rows
 
-    tw = context.partition_time_window
-    rows = calendar_rows(tw.start, tw.end)
+    rows = calendar_rows(*window(context))
     with context.resources.warehouse.get_engine().begin() as conn:
         upsert_calendar(conn, rows)
     return dg.MaterializeResult(metadata={"hours": len(rows), "table": str(plant_calendar)})
@@ -69,12 +67,12 @@ def _watched_sources(project: SqlProject, name: str) -> list:
 
 
 def _source_checks(context, engine, watched) -> list[dg.AssetCheckResult]:
-    tw = context.partition_time_window
+    start, end = window(context)
     results = []
     for table in watched:
         fresh = source_freshness(engine, table.identifier, table.loaded_at_field or "updated_at",
-                                 table.freshness_hours, tw.start, tw.end)
-        volume = hourly_volume(engine, table.identifier, tw.start, tw.end)
+                                 table.freshness_hours, start, end)
+        volume = hourly_volume(engine, table.identifier, start, end)
         results += [
             dg.AssetCheckResult(
                 check_name=f"{table.identifier}_fresh", passed=fresh.fresh,
@@ -115,7 +113,7 @@ def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
         key=key, deps=_deps(project, name), description=model.description or name,
         group_name=GROUPS.get(model.schema, model.schema), owners=OWNERS, kinds={"sql"},
         code_version=model.code_version,
-        partitions_def=hourly_partitions if partitioned else None,
+        partitions_def=plant_days if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         required_resource_keys={"warehouse"}, pool="warehouse_write", check_specs=specs,
         metadata={"sql_file": str(model.path.relative_to(project.root.parent)),

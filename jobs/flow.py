@@ -1,8 +1,13 @@
-"""The main job: every partitioned asset of the flow, in one in-process run per range."""
+"""The main job: every partitioned asset of the flow, in one in-process run per range of
+plant days; the hourly schedule refreshes today's partition with the hour that just ended."""
+
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from assets.partitions import PLANT_TIMEZONE, hourly_partitions
+from assets.partitions import PLANT_TIMEZONE, plant_days
+from perf_orchestration.plant_calendar import day_key, window_tags
 
 perf_flow_job = dg.define_asset_job(
     "perf_flow_job",
@@ -11,10 +16,10 @@ perf_flow_job = dg.define_asset_job(
         ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"],
         ["raw", "hr_mentor_feedback"])
     - dg.AssetSelection.groups("people", "reports"),
-    partitions_def=hourly_partitions,
+    partitions_def=plant_days,
     executor_def=dg.in_process_executor,
-    description="Ingest, check, transform and compute metrics for a range of hourly partitions "
-    "(one run for the whole range).",
+    description="Ingest, check, transform and compute metrics for a range of plant days (one "
+    "run for the whole range; the window tags narrow it to some hours).",
 )
 
 roster_job = dg.define_asset_job(
@@ -26,10 +31,19 @@ roster_job = dg.define_asset_job(
 
 # The plant's clock. Each turned on in the UI (Automation) when a plant goes live; off by
 # default so a trial instance or `dagster dev` runs nothing by itself.
-perf_flow_hourly = dg.build_schedule_from_partitioned_job(
-    perf_flow_job, minute_of_hour=10,
-    description="Ten minutes past every hour, the hour that just ended (late rows of earlier "
-    "hours land on their own hour's next run or a backfill).")
+@dg.schedule(
+    name="perf_flow_job_schedule", job=perf_flow_job, cron_schedule="10 * * * *",
+    execution_timezone=PLANT_TIMEZONE,
+    description="Ten minutes past every hour, the hour that just ended, in its day's partition "
+    "(late rows of earlier hours land on their day's next full run or a backfill).")
+def perf_flow_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    tz = ZoneInfo(PLANT_TIMEZONE)
+    end = context.scheduled_execution_time.astimezone(tz).replace(minute=0, second=0,
+                                                                   microsecond=0)
+    start = (end.astimezone(UTC) - timedelta(hours=1)).astimezone(tz)  # across clock changes
+    return dg.RunRequest(run_key=f"hour-{start.isoformat()}",
+                         partition_key=day_key(start, PLANT_TIMEZONE),
+                         tags=window_tags(start, end))
 
 roster_daily = dg.ScheduleDefinition(
     name="roster_daily", job=roster_job, cron_schedule="0 5 * * *",

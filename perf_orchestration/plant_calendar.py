@@ -1,9 +1,12 @@
-"""The plant's time axis: its time zone, hourly partitions, shifts and days.
+"""The plant's time axis: its time zone, hours, shifts and days.
 
-Partitions are hourly in the plant's local time, so a partition key such as
+Dagster partitions the flow by plant day (docs/deploy.md, "The unit of work"); the
+tables keep the hour. Every row's partition_key is its local hour, so a key such as
 2026-11-02-09:00 reads as the hour people on the shop floor call 9 o'clock. When the
 clocks go back, the repeated hour's second instance is keyed with its UTC offset
-(2026-10-25-02:00+0100), as Dagster keys it, so a 25-hour day has 25 distinct keys.
+(2026-10-25-02:00+0100), as Dagster keys hours, so a 25-hour day has 25 distinct keys.
+A run covers the days of its partitions, narrowed by the window tags below when the
+live path refreshes the hour that just ended or a replay covers part of a day.
 The calendar rows computed here are the one place local dates, shifts and weeks
 are derived; SQL models join them by partition_key instead of doing time-zone
 arithmetic that SQLite and PostgreSQL would each do differently.
@@ -21,11 +24,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TIMEZONE_ENV = "PERFFLOW_PLANT_TIMEZONE"
 DEFAULT_PLANT_TIMEZONE = "Asia/Shanghai"
-PARTITIONS_START = "2026-01-01-00:00"
+PARTITIONS_START = "2025-01-01"
+WINDOW_START_TAG = "perfflow/window_start"
+WINDOW_END_TAG = "perfflow/window_end"
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 DAY_SHIFT_START_HOUR = 8
 NIGHT_SHIFT_START_HOUR = 20
 SHIFT_HOURS = NIGHT_SHIFT_START_HOUR - DAY_SHIFT_START_HOUR
+
+
+class WindowTagError(ValueError):
+    """A run's window tag is not an ISO 8601 time with offset inside the run's days."""
 
 
 class TimezoneSettingError(ValueError):
@@ -152,3 +161,44 @@ def day_bounds(day: date, tz_name: str | None = None) -> tuple[datetime, datetim
 def local_time(value: datetime, tz_name: str | None = None) -> datetime:
     """A naive UTC warehouse time as the plant's local time."""
     return value.replace(tzinfo=UTC).astimezone(plant_tz(tz_name))
+
+
+def run_window(start: datetime, end: datetime, tags: dict[str, str]) -> tuple[datetime, datetime]:
+    """The aware [start, end) a run works on: its partitions' days [start, end), narrowed by
+    the run's window tags (ISO 8601 with offset) to whole hours inside those days."""
+    out = [start, end]
+    for i, tag in enumerate((WINDOW_START_TAG, WINDOW_END_TAG)):
+        raw = tags.get(tag)
+        if not raw:
+            continue
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise WindowTagError(f"run tag {tag}={raw!r} is not an ISO 8601 time") from None
+        if value.tzinfo is None:
+            raise WindowTagError(f"run tag {tag}={raw!r} has no UTC offset")
+        local = value.astimezone(start.tzinfo)
+        if not start <= value <= end or local.minute or local.second or local.microsecond:
+            raise WindowTagError(
+                f"run tag {tag}={raw!r} is not a whole hour within the run's days "
+                f"{start.isoformat()} .. {end.isoformat()}")
+        out[i] = value
+    if out[0] >= out[1]:
+        raise WindowTagError(f"run tags {WINDOW_START_TAG} .. {WINDOW_END_TAG} leave no hour: "
+                             f"{out[0].isoformat()} .. {out[1].isoformat()}")
+    return out[0], out[1]
+
+
+def window_tags(start: datetime | None = None, end: datetime | None = None) -> dict[str, str]:
+    """The run tags narrowing a run of whole days to the hours [start, end)."""
+    tags = {}
+    if start is not None:
+        tags[WINDOW_START_TAG] = start.isoformat()
+    if end is not None:
+        tags[WINDOW_END_TAG] = end.isoformat()
+    return tags
+
+
+def day_key(value: datetime, tz_name: str | None = None) -> str:
+    """The Dagster key of the plant day holding an aware time (2026-11-02)."""
+    return value.astimezone(plant_tz(tz_name)).strftime("%Y-%m-%d")

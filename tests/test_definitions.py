@@ -54,14 +54,21 @@ def test_the_plant_clock_runs_each_job_for_the_right_period_and_starts_stopped()
         assert (schedule.cron_schedule, schedule.job_name) == (cron, job), name
         assert schedule.execution_timezone == "Asia/Shanghai", name
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED, name
-    # 09:10 plant time runs the hour 08:00-09:00; 06:30 runs the day before
-    for name, at, key in (("perf_flow_job_schedule", datetime(2026, 11, 2, 9, 10, tzinfo=tz),
-                           "2026-11-02-08:00"),
-                          ("reports_job_schedule", datetime(2026, 11, 2, 6, 30, tzinfo=tz),
-                           "2026-11-01")):
-        with dg.build_schedule_context(scheduled_execution_time=at) as context:
+    # 09:10 plant time runs the hour 08:00-09:00 in its day; 00:10 the last hour of the day
+    # before; 06:30 reports the day before
+    window = ("perfflow/window_start", "perfflow/window_end")
+    for name, at, key, hours in (
+            ("perf_flow_job_schedule", datetime(2026, 11, 2, 9, 10, tzinfo=tz), "2026-11-02",
+             ("2026-11-02T08:00:00+08:00", "2026-11-02T09:00:00+08:00")),
+            ("perf_flow_job_schedule", datetime(2026, 11, 2, 0, 10, tzinfo=tz), "2026-11-01",
+             ("2026-11-01T23:00:00+08:00", "2026-11-02T00:00:00+08:00")),
+            ("reports_job_schedule", datetime(2026, 11, 2, 6, 30, tzinfo=tz), "2026-11-01",
+             (None, None))):
+        with dg.build_schedule_context(scheduled_execution_time=at,
+                                       repository_def=defs.get_repository_def()) as context:
             requests = list(defs.resolve_schedule_def(name).evaluate_tick(context).run_requests)
         assert [r.partition_key for r in requests] == [key], name
+        assert tuple(requests[0].tags.get(t) for t in window) == hours, name
 
 
 def test_partitioned_assets_backfill_in_one_run():

@@ -4,6 +4,7 @@ metadata, the data check, and the run id in the rows."""
 from __future__ import annotations
 
 import dagster as dg
+from _hours import hours_run
 from test_goals_scores import default_day  # noqa: F401 - the module's fixture
 from test_metrics import ROOT, land, query
 
@@ -19,7 +20,7 @@ def test_goal_assets_report_heatmap_lineage_and_check(sqlite_url, default_day): 
     run_project(engine, load_project(ROOT))
     engine.dispose()
     assets = list(goal_defs.assets)
-    result = dg.materialize(assets, partition_key="2026-11-02-10:00",
+    result = dg.materialize(assets, **hours_run("2026-11-02T10:00"),
                             resources={"warehouse": WarehouseResource(url=sqlite_url)})
     assert result.success
     events = [e.event_specific_data.materialization

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from _hours import hours_run
 
 from assets.ingestion import ingestion_assets
 from perf_orchestration.scenarios.config import Scenario, load_scenario
@@ -10,7 +11,8 @@ from perf_orchestration.simulator import SimulatorServer
 from resources.sources import SourceSystemResource
 from resources.warehouse import WarehouseResource
 
-PARTITION = "2026-11-02-00:00"
+PARTITION = "2026-11-02-00:00"  # the hour the tables key
+HOUR = hours_run("2026-11-02T00:00")
 
 
 def _asset(table: str) -> dg.AssetsDefinition:
@@ -31,7 +33,7 @@ def _materialize(table: str, server: SimulatorServer, warehouse_url: str, **api)
         f"{system}_api": SourceSystemResource(system=system, base_url=server.url, token="t",
                                            backoff_seconds=0.01, **api),
     }
-    return dg.materialize([_asset(table)], partition_key=PARTITION, resources=resources,
+    return dg.materialize([_asset(table)], **HOUR, resources=resources,
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 

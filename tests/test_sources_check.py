@@ -10,6 +10,7 @@ import json
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from _hours import hours_run
 
 from assets.ingestion import ingestion_assets
 from jobs.sources import sources_check_job
@@ -35,7 +36,7 @@ from resources.sources import source_resources
 from resources.warehouse import WarehouseResource
 
 AT = "2026-11-02T02:00:00+08:00"
-PARTITION = "2026-11-02-01:00"
+PARTITION = hours_run("2026-11-02T01:00")
 BAD_TIME = "02.11.2026 01:30"
 
 
@@ -192,7 +193,7 @@ def test_the_asset_fails_in_one_line_and_quarantines_the_unreadable_time(api, tm
                  if a.key.path == ["raw", "mes_first_article_inspections"])
     warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
     resources = {"warehouse": WarehouseResource(url=warehouse), **source_resources()}
-    result = dg.materialize([asset], partition_key=PARTITION, resources=resources,
+    result = dg.materialize([asset], **PARTITION, resources=resources,
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     meta = result.asset_materializations_for_node("raw__mes_first_article_inspections")[0] \
         .metadata
@@ -211,7 +212,7 @@ def test_the_asset_fails_in_one_line_and_quarantines_the_unreadable_time(api, tm
     broken = api_sources()
     broken["systems"]["mes"]["defaults"]["records"] = "$.rows"
     write_sources(tmp_path, broken)
-    failed = dg.materialize([asset], partition_key=PARTITION, resources=resources,
+    failed = dg.materialize([asset], **PARTITION, resources=resources,
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not failed.success
     failure = next(e for e in failed.all_events

@@ -27,7 +27,12 @@ from perf_orchestration.cli.summary import build_summary, reports_summary
 from perf_orchestration.clock import CLOCK_TAG, REPLAY
 from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.ingestion.entities import SYSTEMS
-from perf_orchestration.plant_calendar import TIMEZONE_ENV, partition_key, plant_tz
+from perf_orchestration.plant_calendar import (
+    TIMEZONE_ENV,
+    partition_key,
+    plant_tz,
+    window_tags,
+)
 from perf_orchestration.scenarios.config import Scenario, TeamSpec, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 from perf_orchestration.simulator.common import (
@@ -61,10 +66,25 @@ class _Progress:
 
 
 def partition_range(scenario: Scenario) -> tuple[str, str, int]:
-    """First and last hourly partition key of the scenario, in the scenario's time zone."""
+    """First and last hour of the scenario as the tables key them, in its time zone."""
     last = scenario.end - timedelta(hours=1)
     return (partition_key(scenario.start, scenario.timezone),
             partition_key(last, scenario.timezone), scenario.hours)
+
+
+def scenario_days(scenario: Scenario) -> list[str]:
+    """The plant days (Dagster partitions of the flow) the scenario's hours fall on."""
+    first = scenario.start.astimezone(scenario.tz).date()
+    last = (scenario.end - timedelta(microseconds=1)).astimezone(scenario.tz).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def flow_tags(scenario: Scenario) -> dict[str, str]:
+    """One run over the scenario's days, narrowed to its hours."""
+    days = scenario_days(scenario)
+    start = scenario.start.astimezone(scenario.tz).replace(minute=0, second=0, microsecond=0)
+    return {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1],
+            **window_tags(start, scenario.end.astimezone(scenario.tz))}
 
 
 def _check_zone(scenario: Scenario) -> None:
@@ -271,8 +291,7 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
 
 def _reports(defs, instance, logger, progress, scenario: Scenario, out_dir: Path) -> list:
     """The war-room page and the HR workbooks of every plant day of the scenario."""
-    first, last, _ = partition_range(scenario)
-    days = sorted({first[:10], last[:10]})
+    days = scenario_days(scenario)
     job = defs.resolve_job_def("reports_job").with_logger_defs({"console": logger})
     results = [job.execute_in_process(instance=instance, partition_key=day,
                                       raise_on_error=False,
@@ -299,7 +318,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
     intake_dir = out_dir / "intake"
     make_engine(url).dispose()  # a bad URL fails here with a one-line error
     first, last, count = partition_range(scenario)
-    progress(f"scenario {scenario.name!r}: {count} hourly partitions {first} .. {last}")
+    progress(f"scenario {scenario.name!r}: {count} hours {first} .. {last}")
     skipped = skipped_features(scenario, build_roster(scenario))
 
     t = time.perf_counter()
@@ -335,9 +354,9 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         results = []
         for job_name, tags, label in (
             ("roster_job", {}, "HR roster snapshot"),
-            ("perf_flow_job", {RANGE_START_TAG: first, RANGE_END_TAG: last,
-                               CLOCK_TAG: REPLAY},
-             f"main flow over {count} partitions in one run"),
+            ("perf_flow_job", {**flow_tags(scenario), CLOCK_TAG: REPLAY},
+             f"main flow over {count} hours of {len(scenario_days(scenario))} plant day(s) "
+             "in one run"),
         ):
             t = time.perf_counter()
             progress(f"{label}: {job_name}")

@@ -1,14 +1,17 @@
 """Guarded ingestion: fetch a source entity, validate it, land good rows, quarantine bad ones.
 
-For a run over several hourly partitions the records are fetched per partition,
-validated in one Great Expectations run, and landed in one transaction that
-first deletes what earlier runs landed for those partitions, so a re-run
-replaces a partition and `fetched = landed + quarantined` holds for each one.
+The unit of bookkeeping is the plant's hour; the unit of work is the plant day. For a run
+over some hours the records are fetched once per plant day (one paged call, not 24),
+shared out to their hours by the entity's event time, validated in one Great Expectations
+run, and landed in one transaction that first deletes what earlier runs landed for those
+hours, so a re-run replaces exactly its hours and `fetched = landed + quarantined` holds
+for each one.
 """
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -96,18 +99,25 @@ def ingest(engine: Engine, client: SourceReader, entity: Entity, windows: list[W
     unmapped: list[tuple[str, Rejected]] = []
     counts: dict[str, PartitionCounts] = {}
     stats = CallStats()
-    for window in windows or [None]:
-        key = window.partition_key if window else SNAPSHOT_PARTITION
-        fetched = client.fetch(entity.name, start=window.start if window else None,
-                               end=window.end if window else None)
+    for span in fetch_spans(windows) if windows else [None]:
+        keys = [w.partition_key for w in span] if span else [SNAPSHOT_PARTITION]
+        fetched = client.fetch(entity.name, start=span[0].start if span else None,
+                               end=span[-1].end if span else None)
         stats.add(fetched.stats)
-        counts[key] = PartitionCounts(key, fetched=len(fetched.items) + len(fetched.rejected),
-                                      quarantined=len(fetched.rejected),
-                                      requests=fetched.stats.requests,
-                                      retries=fetched.stats.retries)
-        records.extend(fetched.items)
-        owners.extend([key] * len(fetched.items))
-        unmapped.extend((key, r) for r in fetched.rejected)
+        for key in keys:
+            counts[key] = PartitionCounts(key)
+        first = counts[keys[0]]
+        first.requests, first.retries = fetched.stats.requests, fetched.stats.retries
+        hours = (_hour_of(entity.event_time, span) if span
+                 else lambda _record: SNAPSHOT_PARTITION)
+        for record in fetched.items:
+            key = hours(record)
+            counts[key].fetched += 1
+            records.append(record)
+            owners.append(key)
+        first.fetched += len(fetched.rejected)  # unmapped: its time cannot be trusted
+        first.quarantined += len(fetched.rejected)
+        unmapped.extend((keys[0], r) for r in fetched.rejected)
 
     from perf_orchestration.ingestion.quality import validate_records
 
@@ -135,6 +145,41 @@ def ingest(engine: Engine, client: SourceReader, entity: Entity, windows: list[W
                 for c in counts.values()]
     _replace_partitions(engine, entity, list(counts), landed_rows, quarantine_rows, log_rows)
     return IngestionResult(entity, list(counts.values()), outcome, stats, len(unmapped))
+
+
+def fetch_spans(windows: list[Window]) -> list[list[Window]]:
+    """The hours grouped into one fetch each: consecutive hours of one plant day."""
+    spans: list[list[Window]] = []
+    for w in windows:
+        if (spans and spans[-1][-1].end == w.start
+                and spans[-1][0].partition_key[:10] == w.partition_key[:10]):
+            spans[-1].append(w)
+        else:
+            spans.append([w])
+    return spans
+
+
+def _hour_of(event_time: str | None, span: list[Window]):
+    """The key of the hour in `span` holding a record's event time; a record whose time
+    cannot be read, or that the source sent from outside the span, counts in the span's
+    first hour (as a one-hour fetch counted it in its own), where the suite judges it."""
+    starts = [w.start for w in span]
+    first, last = span[0], span[-1]
+
+    def key(record: dict) -> str:
+        value = record.get(event_time) if event_time else None
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return first.partition_key
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return first.partition_key
+        if not first.start <= value < last.end:
+            return first.partition_key
+        return span[bisect_right(starts, value) - 1].partition_key
+
+    return key
 
 
 def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],

@@ -23,6 +23,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 import yaml
+from _hours import hours_run
 
 import perf_orchestration
 from perf_orchestration.config.files import NAMED_FILES, bundled_config_dir
@@ -426,13 +427,13 @@ def test_no_secret_in_event_log_run_config_metadata_messages_or_tables(secret_en
             resources=resources, instance=instance, raise_on_error=False),
         notification_dispatch_job.execute_in_process(resources=resources, instance=instance,
                                                      raise_on_error=False),
-        dg.materialize([plant_calendar_asset], partition_key="2026-11-02-09:00",
+        dg.materialize([plant_calendar_asset], **hours_run("2026-11-02T09:00"),
                        resources=resources, instance=instance, raise_on_error=False),
     ]
     # a run failing on an unreachable warehouse: its error must not quote the URL's password
     bad = sa.make_url(url).set(port=1).render_as_string(hide_password=False)
     results.append(dg.materialize(
-        [plant_calendar_asset], partition_key="2026-11-02-09:00", instance=instance,
+        [plant_calendar_asset], **hours_run("2026-11-02T09:00"), instance=instance,
         resources={"warehouse": WarehouseResource(url=bad)}, raise_on_error=False))
     assert smtp.logins == {"accepted": 1} and len(smtp.messages) == 1  # logged in, sent
     # a mistyped SMTP password: the next episode's e-mail is refused at login
