@@ -40,6 +40,10 @@ class _Row:
         return (self.meta.updated_at, self.meta.row_id)
 
 
+def _event_order(row: _Row) -> tuple[datetime, datetime, str]:
+    return (row.meta.event_at, *row.order)
+
+
 @dataclass
 class Query:
     start: datetime | None = None
@@ -60,6 +64,13 @@ class SimulatorState:
         self.tables: dict[str, list[_Row]] = {
             table: [_Row(m, r) for r, m in zip(records, dataset.meta[table], strict=True)]
             for table, records in dataset.tables.items()}
+        # the same rows by event time, so a window query reads its day, not the whole year
+        self.by_event: dict[str, list[_Row]] = {
+            table: sorted((r for r in rows if r.meta.event_at is not None), key=_event_order)
+            for table, rows in self.tables.items()}
+        self.timeless: dict[str, list[_Row]] = {
+            table: [r for r in rows if r.meta.event_at is None]
+            for table, rows in self.tables.items()}
         self.http_faults = [i for i in scenario.incidents
                             if isinstance(i, SourceFault) and i.fault in HTTP_FAULTS]
         self.remaining = {i.id: i.count for i in self.http_faults}
@@ -97,10 +108,7 @@ class SimulatorState:
         """One page of visible rows in (updated_at, id) order, with the resume cursor."""
         tz = self.scenario.tz
         with self.lock:
-            table = self.tables[ent.table]  # kept in (updated_at, id) order
-            first = 0 if q.since is None else bisect.bisect_right(
-                table, q.since, key=lambda r: r.meta.updated_at)
-            rows = [r for r in table[first:] if self._visible(ent, r, q)]
+            rows = [r for r in self._candidates(ent, q) if self._visible(ent, r, q)]
             page = rows[q.offset: q.offset + q.limit]
             for r in page:
                 if r.meta.incident in self.faults_served:
@@ -109,6 +117,22 @@ class SimulatorState:
         cursor = rows[-1].meta.updated_at.astimezone(tz).isoformat() if rows else None
         return {"items": [r.record for r in page],
                 "next_page_token": str(q.offset + q.limit) if more else None, "cursor": cursor}
+
+    def _candidates(self, ent: Entity, q: Query) -> list[_Row]:
+        """The rows a query may see, in (updated_at, id) order: a window without a cursor
+        reads the window's slice of the event-time index (and the rows without an event
+        time); otherwise the rows changed after the cursor."""
+        table = self.tables[ent.table]  # kept in (updated_at, id) order
+        if q.since is None and ent.event_time is not None and (q.start or q.end):
+            index = self.by_event[ent.table]
+            lo = 0 if q.start is None else bisect.bisect_left(
+                index, q.start, key=lambda r: r.meta.event_at)
+            hi = len(index) if q.end is None else bisect.bisect_left(
+                index, q.end, key=lambda r: r.meta.event_at)
+            return sorted(index[lo:hi] + self.timeless[ent.table], key=lambda r: r.order)
+        first = 0 if q.since is None else bisect.bisect_right(
+            table, q.since, key=lambda r: r.meta.updated_at)
+        return table[first:]
 
     def _visible(self, ent: Entity, row: _Row, q: Query) -> bool:
         m = row.meta
@@ -137,6 +161,10 @@ class SimulatorState:
             table = self.tables[ent.table]
             for row in rows:
                 bisect.insort_right(table, row, key=lambda r: r.order)
+                if row.meta.event_at is None:
+                    self.timeless[ent.table].append(row)
+                else:
+                    bisect.insort_right(self.by_event[ent.table], row, key=_event_order)
         return len(rows)
 
     def set_clock(self, now: datetime | None) -> None:
