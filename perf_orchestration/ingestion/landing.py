@@ -29,6 +29,7 @@ from perf_orchestration.tables import (
     ingestion_log,
     quarantine,
 )
+from perf_orchestration.warehouse import insert_rows
 
 if TYPE_CHECKING:  # pandas and the quality package load on the first ingestion, not with
     import pandas as pd  # the code location (they are a second of its start-up)
@@ -235,10 +236,8 @@ def _replace_partitions(engine: Engine, entity: Entity, keys: list[str], landed:
             conn.execute(raw.delete().where(raw.c.partition_key.in_(chunk)))
             conn.execute(quarantine.delete().where(quarantine.c.entity == entity.table,
                                                    quarantine.c.partition_key.in_(chunk)))
-        if landed:
-            conn.execute(raw.insert(), landed)
-        if quarantined:
-            conn.execute(quarantine.insert(), quarantined)
+        insert_rows(conn, raw, landed)
+        insert_rows(conn, quarantine, quarantined)
         conn.execute(ingestion_log.insert(), log_rows)
 
 
