@@ -182,7 +182,7 @@ def run_window(start: datetime, end: datetime, tags: dict[str, str]) -> tuple[da
             raise WindowTagError(
                 f"run tag {tag}={raw!r} is not a whole hour within the run's days "
                 f"{start.isoformat()} .. {end.isoformat()}")
-        out[i] = value
+        out[i] = local
     if out[0] >= out[1]:
         raise WindowTagError(f"run tags {WINDOW_START_TAG} .. {WINDOW_END_TAG} leave no hour: "
                              f"{out[0].isoformat()} .. {out[1].isoformat()}")

@@ -42,3 +42,35 @@ def test_rows_come_back_exactly_as_given(warehouse_url):
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 4
     engine.dispose()
+
+
+def test_a_typed_frame_lands_exactly_as_its_rows(warehouse_url):
+    """The landing's path: nullable pandas dtypes, NULLs, empty strings and the NULL mark."""
+    import pandas as pd
+
+    from perf_orchestration.warehouse import insert_frame
+
+    engine = make_engine(warehouse_url)
+    md = sa.MetaData()
+    table = sa.Table("frame_probe", md, sa.Column("id", sa.BigInteger), sa.Column("text", sa.Text),
+                     sa.Column("number", sa.Float), sa.Column("at", sa.DateTime),
+                     sa.Column("day", sa.Date), schema="raw")
+    ensure_schemas(engine, md)
+    md.create_all(engine)
+    rows = sorted(ROWS, key=lambda r: r["id"])
+    frame = pd.DataFrame({
+        "id": pd.Series([r["id"] for r in rows], dtype="Int64"),
+        "text": pd.Series([r["text"] for r in rows], dtype="string"),
+        "number": pd.Series([r["number"] for r in rows], dtype="Float64"),
+        "at": pd.Series([r["at"] for r in rows], dtype="datetime64[us]"),
+        "day": pd.Series([r["day"] for r in rows], dtype="object")})
+    marked = frame.iloc[:1].assign(id=pd.Series([7], dtype="Int64"),
+                                   text=pd.Series(["\\N"], dtype="string"))
+    with engine.begin() as conn:
+        insert_frame(conn, table, frame)
+        insert_frame(conn, table, marked)  # a string that COPY would read as NULL
+        insert_frame(conn, table, frame.iloc[:0])
+    with engine.connect() as conn:
+        got = [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
+    assert got == sorted([*rows, {**rows[0], "id": 7, "text": "\\N"}], key=lambda r: r["id"])
+    engine.dispose()

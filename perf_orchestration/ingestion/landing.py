@@ -29,7 +29,7 @@ from perf_orchestration.tables import (
     ingestion_log,
     quarantine,
 )
-from perf_orchestration.warehouse import insert_rows
+from perf_orchestration.warehouse import ANALYZE_AFTER_ROWS, analyze, insert_frame, insert_rows
 
 if TYPE_CHECKING:  # pandas and the quality package load on the first ingestion, not with
     import pandas as pd  # the code location (they are a second of its start-up)
@@ -123,7 +123,7 @@ def ingest(engine: Engine, client: SourceReader, entity: Entity, windows: list[W
     from perf_orchestration.ingestion.quality import validate_records
 
     outcome = validate_records(entity, records)
-    landed_rows = _landed_rows(entity, outcome.landed, owners, run_id, now)
+    landed_rows = _landed_frame(entity, outcome.landed, owners, run_id, now)
     _count_landed(entity, outcome.landed, owners, counts)
     for q in outcome.quarantined:
         c = counts[owners[q.position]]
@@ -201,33 +201,19 @@ def _count_landed(entity: Entity, landed: pd.DataFrame, owners: list[str],
         c.newest_source_update = None if pd.isna(newest) else newest.to_pydatetime()
 
 
-def _python_value(value: object) -> object:
-    import pandas as pd
-
-    if value is None or (not isinstance(value, str | bytes) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item"):  # numpy scalar
-        return value.item()
-    return value
-
-
-def _landed_rows(entity: Entity, landed: pd.DataFrame, owners: list[str], run_id: str,
-                 now: datetime) -> list[dict]:
-    columns = list(entity.column_names)
-    rows = []
-    for values, position in zip(landed[columns].itertuples(index=False, name=None),
-                                landed["_position"], strict=True):
-        row = {c: _python_value(v) for c, v in zip(columns, values, strict=True)}
-        row.update(source_system=entity.system, source_record_id=str(row[entity.id_column]),
-                   ingestion_run_id=run_id, ingested_at=now,
-                   partition_key=owners[int(position)])
-        rows.append(row)
-    return rows
+def _landed_frame(entity: Entity, landed: pd.DataFrame, owners: list[str], run_id: str,
+                  now: datetime) -> pd.DataFrame:
+    """The good rows as raw.<table> holds them: the entity's columns and the provenance."""
+    frame = landed[list(entity.column_names)].copy()
+    frame["source_system"] = entity.system
+    frame["source_record_id"] = landed[entity.id_column].astype(str)
+    frame["ingestion_run_id"] = run_id
+    frame["ingested_at"] = now
+    frame["partition_key"] = [owners[int(p)] for p in landed["_position"]]
+    return frame
 
 
-def _replace_partitions(engine: Engine, entity: Entity, keys: list[str], landed: list[dict],
+def _replace_partitions(engine: Engine, entity: Entity, keys: list[str], landed: pd.DataFrame,
                         quarantined: list[dict], log_rows: list[dict]) -> None:
     """Delete what earlier runs landed for these partitions and insert this run's rows."""
     raw = RAW_TABLES[entity.table]
@@ -236,8 +222,10 @@ def _replace_partitions(engine: Engine, entity: Entity, keys: list[str], landed:
             conn.execute(raw.delete().where(raw.c.partition_key.in_(chunk)))
             conn.execute(quarantine.delete().where(quarantine.c.entity == entity.table,
                                                    quarantine.c.partition_key.in_(chunk)))
-        insert_rows(conn, raw, landed)
+        insert_frame(conn, raw, landed)
         insert_rows(conn, quarantine, quarantined)
+        if len(landed) >= ANALYZE_AFTER_ROWS:  # a backfill: the staging models read it next
+            analyze(conn, raw)
         conn.execute(ingestion_log.insert(), log_rows)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from perf_orchestration.sqlmodels.dialect import FULL_REFRESH_WINDOW, sql_for, window_params
 from perf_orchestration.sqlmodels.errors import ModelError, db_error
 from perf_orchestration.sqlmodels.project import SqlModel, SqlProject
+from perf_orchestration.warehouse import ANALYZE_AFTER_ROWS
 
 Window = tuple[datetime, datetime]
 
@@ -156,9 +157,6 @@ def _partition_index(session: _Session, model: SqlModel) -> None:
     else:
         session.run(f"create index {relation(model.schema, index)} on "
                     f"{quote(model.name)} ({quote(column)})")
-
-
-ANALYZE_AFTER_ROWS = 1000
 
 
 def _analyze(session: _Session, model: SqlModel) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from perf_orchestration.tables.base import table
+from perf_orchestration.warehouse import analyze
 
 plant_calendar = table("staging", "plant_calendar", """
     partition_key text pk
@@ -31,3 +32,5 @@ def upsert_calendar(conn: sa.Connection, rows: list[dict]) -> None:
             plant_calendar.c.partition_key.in_(keys[i:i + 500])))
     if rows:
         conn.execute(plant_calendar.insert(), rows)
+    if len(rows) > 25:  # more than a day: a backfill the models will join at once
+        analyze(conn, plant_calendar)
