@@ -8,6 +8,7 @@ per problem and exit code 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from perf_orchestration.config.loading import ConfigError
@@ -140,8 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Runs in this process write a step's per-partition materializations as one batch
+    # (docs/deploy.md, "The unit of work"); a value already set wins.
+    os.environ.setdefault(EVENT_BATCH_ENV, "1000")
     try:
         if args.command == "demo":
             from perf_orchestration.cli.demo import run_demo
