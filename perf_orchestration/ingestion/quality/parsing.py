@@ -85,6 +85,22 @@ def parse_value(type_: ColumnType, value: Any) -> Any:
     raise ValueError(f"unknown column type {type_!r}")
 
 
+def parse_column(type_: ColumnType, values: list[Any]) -> list[Any]:
+    """parse_value over a column, None for nulls: the common well-typed values (a str for
+    text, an int in range for integers, a finite float for numbers) pass without the general
+    path, which is the one place that judges everything else."""
+    if type_ == "str":
+        return [v if type(v) is str else None if is_null(v) else parse_value(type_, v)
+                for v in values]
+    if type_ == "int":
+        return [v if type(v) is int and INT64_MIN <= v <= INT64_MAX
+                else None if is_null(v) else parse_value(type_, v) for v in values]
+    if type_ == "float":
+        return [v if type(v) is float and v - v == 0.0  # finite: inf - inf and nan are nan
+                else None if is_null(v) else parse_value(type_, v) for v in values]
+    return [None if is_null(v) else parse_value(type_, v) for v in values]
+
+
 def parse_datetime(value: Any) -> datetime | _Invalid:
     """UTC, timezone-naive datetime from an ISO 8601 string that carries an offset.
 
@@ -139,6 +155,23 @@ def type_tag(type_: ColumnType, parsed: Any, raw: Any) -> str | None:
     return f"{type_}:{parsed}"
 
 
+def type_tags(type_: ColumnType, parsed: list[Any], raw: list[Any]) -> list[str | None]:
+    """type_tag() over a column: a value that parsed is tagged without the general path."""
+    prefix = f"{type_}:"
+    if type_ in ("datetime", "date"):
+        show = _isoformat
+    elif type_ == "float":
+        show = repr
+    else:
+        show = str
+    return [type_tag(type_, p, r) if p is None or p is INVALID else prefix + show(p)
+            for p, r in zip(parsed, raw, strict=True)]
+
+
+def _isoformat(value: date) -> str:
+    return value.isoformat()
+
+
 def as_number(type_: ColumnType, parsed: Any) -> float:
     """A float copy for range and pair checks; anything that did not parse is NaN."""
     if parsed is None or parsed is INVALID:
@@ -150,6 +183,11 @@ def as_number(type_: ColumnType, parsed: Any) -> float:
     if type_ == "date":
         return float(parsed.toordinal())
     return math.nan
+
+
+def scalars(values: list[Any]) -> list[Any]:
+    """scalar() over a column; text and integers, most of any batch, pass as they are."""
+    return [v if type(v) is str or type(v) is int else scalar(v) for v in values]
 
 
 def scalar(value: Any) -> Any:

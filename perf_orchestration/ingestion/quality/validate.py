@@ -24,9 +24,11 @@ from perf_orchestration.ingestion.quality.parsing import (
     as_number,
     fingerprint,
     is_null,
-    parse_value,
+    parse_column,
     scalar,
+    scalars,
     type_tag,
+    type_tags,
 )
 from perf_orchestration.ingestion.quality.suite import (
     allowed_columns,
@@ -207,11 +209,10 @@ class _Batch:
         self.raw: dict[str, dict[int, Any]] = {}
         self.parsed: dict[str, dict[int, Any]] = {}
         for column in entity.columns:
-            raw = {p: rows[p].get(column.name) for p in kept}
-            self.raw[column.name] = raw
-            self.parsed[column.name] = {
-                p: None if is_null(v) else parse_value(column.type, v) for p, v in raw.items()
-            }
+            values = [rows[p].get(column.name) for p in kept]
+            self.raw[column.name] = dict(zip(kept, values, strict=True))
+            self.parsed[column.name] = dict(
+                zip(kept, parse_column(column.type, values), strict=True))
 
     def frame(self) -> pd.DataFrame:
         """Raw columns for the null check plus the typed, text and numeric helper columns."""
@@ -223,11 +224,9 @@ class _Batch:
 
         for column in self.entity.columns:
             raw, parsed = self.raw[column.name], self.parsed[column.name]
-            put(column.name, [scalar(raw[p]) for p in self.kept])
-            put(
-                type_column(column.name),
-                [type_tag(column.type, parsed[p], raw[p]) for p in self.kept],
-            )
+            put(column.name, scalars(list(raw.values())))
+            put(type_column(column.name),
+                type_tags(column.type, list(parsed.values()), list(raw.values())))
         for name in allowed_columns(self.entity):
             parsed = self.parsed[name]
             put(text_column(name), [v if isinstance(v, str) else None for v in parsed.values()])
