@@ -124,11 +124,11 @@ def _env(url: str, warehouse: str, instance_db: str, admin_url: str, timezone: s
 
 def run_year(home: str, first: str, last: str) -> dict:
     """The child process: roster_job, then perf_flow_job over [first, last] in one run."""
-    from perf_orchestration.cli import EVENT_BATCH_ENV
+    from perf_orchestration.cli import use_dagster_env
     from perf_orchestration.cli.deploy import open_instance, prepare_home
     from perf_orchestration.clock import CLOCK_TAG, REPLAY
 
-    os.environ.setdefault(EVENT_BATCH_ENV, "1000")  # as every perfflow command sets it
+    use_dagster_env()  # as every perfflow command does
 
     prepare_home(ROOT / "deploy" / "dagster.yaml", Path(home))
     instance = open_instance(Path(home), pooled=True)

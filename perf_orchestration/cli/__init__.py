@@ -141,14 +141,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+# How Dagster records a run over many plant days (docs/deploy.md, "The unit of work"): a
+# step's per-partition materializations written as one batch, and one planned event per
+# asset instead of one per partition. Set for runs in this process and the processes it
+# starts (the daemon, its runs); a value already set wins.
+DAGSTER_ENV = {"DAGSTER_EVENT_BATCH_SIZE": "1000",
+               "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
+
+
+def use_dagster_env() -> None:
+    for name, value in DAGSTER_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # Runs in this process write a step's per-partition materializations as one batch
-    # (docs/deploy.md, "The unit of work"); a value already set wins.
-    os.environ.setdefault(EVENT_BATCH_ENV, "1000")
+    use_dagster_env()
     try:
         if args.command == "demo":
             from perf_orchestration.cli.demo import run_demo

@@ -16,7 +16,8 @@ def write_report(path: Path, summary: dict) -> None:
         f"- Result: {'success' if summary['success'] else 'FAILED'}",
         f"- Warehouse: `{summary['warehouse']}`",
         f"- Partitions: {summary['partitions']['first']} .. {summary['partitions']['last']} "
-        f"({summary['partitions']['count']} hours, {summary['partitions']['timezone']})",
+        f"({summary['partitions']['count']} hours on {len(summary['partitions']['days'])} plant "
+        f"day(s), the flow's partitions; {summary['partitions']['timezone']})",
         f"- Assets materialized: {len(summary['assets_materialized'])}",
         f"- Checks: {summary['checks']['passed']} passed, {summary['checks']['failed']} failed"
         + (f" ({', '.join(summary['checks']['failed_checks'])})"

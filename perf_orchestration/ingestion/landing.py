@@ -42,7 +42,8 @@ DEFAULT_BAD_SHARE_LIMIT = 0.05
 
 @dataclass(frozen=True)
 class Window:
-    """One hourly partition: its Dagster key and its [start, end) in aware datetimes."""
+    """One hour of the plant: its key (as the tables and Dagster key hours) and its [start, end)
+    in aware datetimes."""
 
     partition_key: str
     start: datetime
@@ -252,7 +253,7 @@ def latest_partition_counts(engine: Engine, entity: str | None = None) -> list[d
 
 
 def hourly_windows(start: datetime, end: datetime, tz_name: str | None = None) -> list[Window]:
-    """The hourly partitions covering [start, end), keyed as Dagster keys them."""
+    """The hours covering [start, end), keyed as the tables (and Dagster) key hours."""
     from perf_orchestration.plant_calendar import partition_key, plant_tz
 
     tz = plant_tz(tz_name)

@@ -1,4 +1,5 @@
-"""Which time window a SQL model replaces when a run covers some hourly partitions.
+"""Which time window a SQL model replaces when a run covers some hours (its plant days, or
+the hours its window tags narrow them to).
 
 An hourly model replaces exactly the run's hours; a model partitioned on day,
 shift or week starts is recomputed for every whole day, shift or week the run

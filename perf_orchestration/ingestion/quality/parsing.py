@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -197,6 +198,15 @@ def scalar(value: Any) -> Any:
     return None if is_null(value) else value
 
 
-def fingerprint(payload: Any) -> str:
-    """A stable text for exact-duplicate detection that ignores key order."""
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def fingerprint(payload: Any) -> Hashable:
+    """A stable key for exact-duplicate detection that ignores key order: for a flat record
+    of plain values, its sorted (field, type, value) items (1, 1.0 and true stay apart, as in
+    JSON text); for anything else, or a NaN, the JSON text."""
+    if type(payload) is dict:
+        items = payload.items()
+        if all(type(v) in _PLAIN and v == v for _, v in items):
+            return tuple(sorted((k, type(v).__name__, v) for k, v in items))
     return json_text(payload)

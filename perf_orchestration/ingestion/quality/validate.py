@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -106,7 +107,7 @@ def validate_records(entity: Entity, records: list[dict]) -> ValidationOutcome:
         return _schema_drift(entity, records, rows, present, missing, unexpected)
 
     quarantined: list[QuarantinedRow] = []
-    first_copy: dict[str, int] = {}
+    first_copy: dict[Hashable, int] = {}
     kept: list[int] = []
     for position, payload in enumerate(records):
         seen = fingerprint(payload)
