@@ -146,11 +146,29 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     buffer.seek(0)
     preparer = conn.dialect.identifier_preparer
     target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)})"
+    _copy(conn, f"copy {target} from stdin with (format csv)", buffer)
+
+
+def _copy(conn: sa.Connection, statement: str, buffer) -> None:
+    """COPY through the driver's cursor, its errors raised as SQLAlchemy raises a statement's
+    (a lost server is an OperationalError and invalidates the connection, as for any
+    statement), so callers handle one kind of error whichever way the rows went in."""
+    dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.copy_expert(f"copy {target} from stdin with (format csv)", buffer)
+        cursor.copy_expert(statement, buffer)
+    except dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate()
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error,
+                                         connection_invalidated=lost,
+                                         dialect=conn.dialect) from exc
     finally:
-        cursor.close()
+        try:
+            cursor.close()
+        except dbapi.Error:
+            pass  # the connection is gone; the error above says so
 
 
 ANALYZE_AFTER_ROWS = 1000
@@ -175,12 +193,8 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
     buffer.seek(0)
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(n) for n in frame.columns)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.copy_expert(f"copy {preparer.format_table(table)} ({names}) from stdin "
-                           rf"with (format csv, null '{_NULL_MARK}')", buffer)
-    finally:
-        cursor.close()
+    _copy(conn, f"copy {preparer.format_table(table)} ({names}) from stdin "
+          rf"with (format csv, null '{_NULL_MARK}')", buffer)
 
 
 _NULL_MARK = r"\N"

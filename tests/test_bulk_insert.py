@@ -74,3 +74,20 @@ def test_a_typed_frame_lands_exactly_as_its_rows(warehouse_url):
         got = [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
     assert got == sorted([*rows, {**rows[0], "id": 7, "text": "\\N"}], key=lambda r: r["id"])
     engine.dispose()
+
+
+def test_a_copy_that_fails_raises_as_a_statement_would(pg_url):
+    """The landing's callers handle SQLAlchemy's errors; COPY must not bypass them."""
+    import pytest
+
+    engine = make_engine(pg_url)
+    md = sa.MetaData()
+    table = sa.Table("copy_probe", md, sa.Column("id", sa.BigInteger), schema="raw")
+    ensure_schemas(engine, md)
+    md.create_all(engine)
+    with pytest.raises(sa.exc.DataError) as err, engine.begin() as conn:
+        insert_rows(conn, table, [{"id": "not a number"}])
+    assert "copy_probe" in str(err.value) and "not a number" in str(err.value)
+    with engine.connect() as conn:  # the pool hands out a working connection afterwards
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    engine.dispose()
