@@ -122,8 +122,16 @@ def _env(url: str, warehouse: str, instance_db: str, admin_url: str, timezone: s
     return env
 
 
-def run_year(home: str, first: str, last: str) -> dict:
-    """The child process: roster_job, then perf_flow_job over [first, last] in one run."""
+def flow_job():
+    """perf_flow_job, for Dagster to rebuild in each step process of a multiprocess run."""
+    from perf_orchestration.definitions import defs
+
+    return defs.resolve_job_def("perf_flow_job")
+
+
+def run_year(home: str, first: str, last: str, lanes: int = 1) -> dict:
+    """The child process: roster_job, then perf_flow_job over [first, last] in one run
+    (in process, or with `lanes` steps at once in their own processes)."""
     from perf_orchestration.cli import use_dagster_env
     from perf_orchestration.cli.deploy import open_instance, prepare_home
     from perf_orchestration.clock import CLOCK_TAG, REPLAY
@@ -140,6 +148,18 @@ def run_year(home: str, first: str, last: str) -> dict:
                                           "dagster/asset_partition_range_end": last,
                                           CLOCK_TAG: REPLAY})):
         t = time.perf_counter()
+        if name == "perf_flow_job" and lanes > 1:
+            import dagster as dg
+
+            with dg.execute_job(dg.reconstructable(flow_job), instance=instance, tags=tags,
+                                raise_on_error=False, run_config={"execution": {"config": {
+                                    "multiprocess": {"max_concurrent": lanes}}}}) as result:
+                out[name] = {"seconds": round(time.perf_counter() - t, 1),
+                             "success": result.success, "run_id": result.run_id,
+                             "lanes": lanes}
+            if not result.success:
+                break
+            continue
         result = defs.resolve_job_def(name).execute_in_process(
             instance=instance, tags=tags, raise_on_error=False)
         out[name] = {"seconds": round(time.perf_counter() - t, 1), "success": result.success,
@@ -195,16 +215,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL admin URL")
+    ap.add_argument("--lanes", type=int, default=1,
+                    help="steps of the year run at once, each in its own process (default: 1, "
+                    "the in-process run)")
     ap.add_argument("--child", nargs=3, metavar=("HOME", "FIRST", "LAST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_year(*args.child)))
+        print(json.dumps(run_year(*args.child, lanes=args.lanes)))
         return
     from run import machine
     from transforms import scratch_pg_database
 
     data = year_scenario(args.days)
-    res: dict = {"machine": machine(), "days": args.days,
+    res: dict = {"machine": machine(), "days": args.days, "lanes": args.lanes,
                  "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "year.yaml"
@@ -226,7 +249,8 @@ def main() -> None:
                 t = time.perf_counter()
                 proc = subprocess.run(
                     [sys.executable, __file__, "--child", str(Path(tmp) / "home"), days[0],
-                     days[-1]], capture_output=True, text=True, cwd=ROOT, env=env)
+                     days[-1], "--lanes", str(args.lanes)],
+                    capture_output=True, text=True, cwd=ROOT, env=env)
                 wall = time.perf_counter() - t
                 if proc.returncode != 0:
                     sys.exit(f"the year run failed:\n{proc.stderr[-3000:]}")
@@ -249,7 +273,8 @@ def main() -> None:
                       "target_1_5x_floors": bool(flow_s and flow_s <= 1.5 * floors)}
     print(json.dumps(res["summary"]))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"year-{datetime.now(UTC):%Y-%m-%d}.json"
+    lanes = f"-lanes{args.lanes}" if args.lanes > 1 else ""
+    out = RESULTS / f"year{lanes}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")
 

@@ -17,7 +17,10 @@ perf_flow_job = dg.define_asset_job(
         ["raw", "hr_mentor_feedback"])
     - dg.AssetSelection.groups("people", "reports"),
     partitions_def=plant_days,
-    executor_def=dg.in_process_executor,
+    # In process by default (an hour's run is mostly per-step cost); a backfill may pick
+    # `multiprocess: {max_concurrent: 2}` in its run config to land two entities at once.
+    executor_def=dg.multi_or_in_process_executor,
+    config={"execution": {"config": {"in_process": {}}}},
     description="Ingest, check, transform and compute metrics for a range of plant days (one "
     "run for the whole range; the window tags narrow it to some hours).",
 )

@@ -95,3 +95,14 @@ def test_loading_definitions_does_not_import_great_expectations_or_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)
     assert out.stdout.strip() == "False False", out.stderr
+
+
+def test_the_flow_runs_in_process_unless_a_backfill_asks_for_lanes():
+    """An hour's run is mostly per-step cost, so it stays in one process; a backfill may run
+    its steps two at a time (bench/year.py --lanes 2)."""
+    job = defs.resolve_job_def("perf_flow_job")
+    assert job.executor_def.name == "multi_or_in_process_executor"
+    assert job.get_run_config_for_partition_key("2026-11-02") == {
+        "execution": {"config": {"in_process": {}}}}
+    schema = job.run_config_schema.config_type.fields["execution"].config_type
+    assert {"in_process", "multiprocess"} <= set(schema.fields["config"].config_type.fields)
