@@ -239,10 +239,9 @@ def main() -> None:
         try:
             res["floor_fetch"] = fetch_floor(url, data)
             print(f"floor, fetch: {res['floor_fetch']}", flush=True)
-            from perf_orchestration.cli.demo import scenario_days
             from perf_orchestration.scenarios.config import Scenario
 
-            days = scenario_days(Scenario.model_validate(data))
+            days = Scenario.model_validate(data).days
             with scratch_pg_database(args.pg) as warehouse, \
                     scratch_pg_database(args.pg) as instance_db:
                 env = _env(url, warehouse, instance_db, args.pg, data["timezone"])

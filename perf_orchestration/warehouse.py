@@ -119,34 +119,40 @@ def _add_missing_columns(conn: sa.Connection, metadata: sa.MetaData) -> None:
             conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {ddl}"))
 
 
-def _csv_field(value: object) -> str:
-    if value is None:
-        return ""  # unquoted empty: NULL in COPY's CSV format
-    if isinstance(value, str):
-        return '"' + value.replace('"', '""') + '"'  # quoted: an empty string stays one
-    return str(value)
+ANALYZE_AFTER_ROWS = 1000
+_NULL_MARK = r"\N"  # how COPY's text says NULL, so that an empty string stays one
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """Insert `rows` into `table` inside the caller's transaction: PostgreSQL's COPY (a
-    year's landing is millions of rows, and COPY is several times faster than a
-    multi-row INSERT), a plain executemany elsewhere."""
-    if not rows:
+    """Insert `rows` into `table` inside the caller's transaction (see insert_frame)."""
+    if rows:
+        import pandas as pd
+
+        insert_frame(conn, table, pd.DataFrame(rows, dtype=object))  # values as given
+
+
+def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """Insert a DataFrame whose columns are `table`'s, inside the caller's transaction: on
+    PostgreSQL one COPY whose text pandas writes in C (a year's landing is millions of rows;
+    COPY is several times faster than a multi-row INSERT, and per-value Python formatting
+    was a third of the landing's time), elsewhere a plain executemany."""
+    if frame.empty:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), rows)
+    strings = [c for c in frame.columns if frame[c].dtype == "string" or frame[c].dtype == object]
+    if conn.dialect.name != "postgresql" or any(
+            frame[c].eq(_NULL_MARK).any() for c in strings):  # a value that reads as NULL
+        conn.execute(table.insert(), [{k: _python_value(v) for k, v in row.items()}
+                                      for row in frame.to_dict("records")])
         return
     import io
 
-    names = [c.name for c in table.columns if c.name in rows[0]]
     buffer = io.StringIO()
-    for row in rows:
-        buffer.write(",".join(_csv_field(row.get(n)) for n in names))
-        buffer.write("\n")
+    frame.to_csv(buffer, header=False, index=False, na_rep=_NULL_MARK)
     buffer.seek(0)
     preparer = conn.dialect.identifier_preparer
-    target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)})"
-    _copy(conn, f"copy {target} from stdin with (format csv)", buffer)
+    names = ", ".join(preparer.quote(n) for n in frame.columns)
+    _copy(conn, f"copy {preparer.format_table(table)} ({names}) from stdin "
+          rf"with (format csv, null '{_NULL_MARK}')", buffer)
 
 
 def _copy(conn: sa.Connection, statement: str, buffer) -> None:
@@ -169,35 +175,6 @@ def _copy(conn: sa.Connection, statement: str, buffer) -> None:
             cursor.close()
         except dbapi.Error:
             pass  # the connection is gone; the error above says so
-
-
-ANALYZE_AFTER_ROWS = 1000
-
-
-def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    """Insert a DataFrame whose columns are `table`'s: on PostgreSQL pandas writes the COPY
-    text in C (a year's landing is millions of rows; per-value Python formatting was a
-    third of the landing's time), elsewhere the rows go through insert_rows."""
-    if frame.empty:
-        return
-    strings = [c for c in frame.columns if frame[c].dtype == "string" or frame[c].dtype == object]
-    if conn.dialect.name != "postgresql" or any(
-            frame[c].eq(_NULL_MARK).any() for c in strings):  # a value that reads as NULL
-        insert_rows(conn, table, [{k: _python_value(v) for k, v in row.items()}
-                                  for row in frame.to_dict("records")])
-        return
-    import io
-
-    buffer = io.StringIO()
-    frame.to_csv(buffer, header=False, index=False, na_rep=_NULL_MARK)
-    buffer.seek(0)
-    preparer = conn.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(n) for n in frame.columns)
-    _copy(conn, f"copy {preparer.format_table(table)} ({names}) from stdin "
-          rf"with (format csv, null '{_NULL_MARK}')", buffer)
-
-
-_NULL_MARK = r"\N"
 
 
 def _python_value(value: object) -> object:

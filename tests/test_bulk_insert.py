@@ -1,4 +1,5 @@
-"""insert_rows: COPY on PostgreSQL, executemany on SQLite, the same rows either way."""
+"""insert_rows and insert_frame: COPY on PostgreSQL, executemany on SQLite, the same rows
+either way."""
 
 from datetime import date, datetime
 
@@ -17,14 +18,20 @@ ROWS = [
 ]
 
 
-def test_rows_come_back_exactly_as_given(warehouse_url):
-    engine = make_engine(warehouse_url)
+def _probe(engine: sa.Engine, name: str, *columns: tuple[str, type]) -> sa.Table:
+    """A fresh table raw.<name> with the given columns (by default, those of ROWS)."""
+    columns = columns or (("id", sa.BigInteger), ("text", sa.Text), ("number", sa.Float),
+                          ("at", sa.DateTime), ("day", sa.Date))
     md = sa.MetaData()
-    table = sa.Table("bulk_probe", md, sa.Column("id", sa.BigInteger), sa.Column("text", sa.Text),
-                     sa.Column("number", sa.Float), sa.Column("at", sa.DateTime),
-                     sa.Column("day", sa.Date), schema="raw")
+    table = sa.Table(name, md, *(sa.Column(c, t) for c, t in columns), schema="raw")
     ensure_schemas(engine, md)
     md.create_all(engine)
+    return table
+
+
+def test_rows_come_back_exactly_as_given(warehouse_url):
+    engine = make_engine(warehouse_url)
+    table = _probe(engine, "bulk_probe")
     with engine.begin() as conn:
         insert_rows(conn, table, ROWS)
         insert_rows(conn, table, [])
@@ -51,12 +58,7 @@ def test_a_typed_frame_lands_exactly_as_its_rows(warehouse_url):
     from perf_orchestration.warehouse import insert_frame
 
     engine = make_engine(warehouse_url)
-    md = sa.MetaData()
-    table = sa.Table("frame_probe", md, sa.Column("id", sa.BigInteger), sa.Column("text", sa.Text),
-                     sa.Column("number", sa.Float), sa.Column("at", sa.DateTime),
-                     sa.Column("day", sa.Date), schema="raw")
-    ensure_schemas(engine, md)
-    md.create_all(engine)
+    table = _probe(engine, "frame_probe")
     rows = sorted(ROWS, key=lambda r: r["id"])
     frame = pd.DataFrame({
         "id": pd.Series([r["id"] for r in rows], dtype="Int64"),
@@ -81,10 +83,7 @@ def test_a_copy_that_fails_raises_as_a_statement_would(pg_url):
     import pytest
 
     engine = make_engine(pg_url)
-    md = sa.MetaData()
-    table = sa.Table("copy_probe", md, sa.Column("id", sa.BigInteger), schema="raw")
-    ensure_schemas(engine, md)
-    md.create_all(engine)
+    table = _probe(engine, "copy_probe", ("id", sa.BigInteger))
     with pytest.raises(sa.exc.DataError) as err, engine.begin() as conn:
         insert_rows(conn, table, [{"id": "not a number"}])
     assert "copy_probe" in str(err.value) and "not a number" in str(err.value)

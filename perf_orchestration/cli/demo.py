@@ -72,16 +72,9 @@ def partition_range(scenario: Scenario) -> tuple[str, str, int]:
             partition_key(last, scenario.timezone), scenario.hours)
 
 
-def scenario_days(scenario: Scenario) -> list[str]:
-    """The plant days (Dagster partitions of the flow) the scenario's hours fall on."""
-    first = scenario.start.astimezone(scenario.tz).date()
-    last = (scenario.end - timedelta(microseconds=1)).astimezone(scenario.tz).date()
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
 def flow_tags(scenario: Scenario) -> dict[str, str]:
     """One run over the scenario's days, narrowed to its hours."""
-    days = scenario_days(scenario)
+    days = scenario.days
     start = scenario.start.astimezone(scenario.tz).replace(minute=0, second=0, microsecond=0)
     return {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1],
             **window_tags(start, scenario.end.astimezone(scenario.tz))}
@@ -291,7 +284,7 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
 
 def _reports(defs, instance, logger, progress, scenario: Scenario, out_dir: Path) -> list:
     """The war-room page and the HR workbooks of every plant day of the scenario."""
-    days = scenario_days(scenario)
+    days = scenario.days
     job = defs.resolve_job_def("reports_job").with_logger_defs({"console": logger})
     results = [job.execute_in_process(instance=instance, partition_key=day,
                                       raise_on_error=False,
@@ -355,7 +348,7 @@ def run_demo(out: str, scenario_path: str | None, warehouse: str | None,
         for job_name, tags, label in (
             ("roster_job", {}, "HR roster snapshot"),
             ("perf_flow_job", {**flow_tags(scenario), CLOCK_TAG: REPLAY},
-             f"main flow over {count} hours of {len(scenario_days(scenario))} plant day(s) "
+             f"main flow over {count} hours of {len(scenario.days)} plant day(s) "
              "in one run"),
         ):
             t = time.perf_counter()

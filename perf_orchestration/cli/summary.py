@@ -4,7 +4,7 @@ readable account, is cli/report.py)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -44,12 +44,6 @@ def _asset_events(results: list[dg.ExecuteInProcessResult]):
     return materialized, checks, failures
 
 
-def _days(first_hour: str, last_hour: str) -> list[str]:
-    """The plant days, the flow's Dagster partitions, between two hours' keys."""
-    first, last = date.fromisoformat(first_hour[:10]), date.fromisoformat(last_hour[:10])
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
 def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[str, str, int],
                   results: list[dg.ExecuteInProcessResult], simulator_stats: dict,
                   engine_url: str, receivers: dict | None = None,
@@ -86,7 +80,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "success": all(r.success for r in results),
         "warehouse": warehouse_url,
         "partitions": {"first": first, "last": last, "count": count,
-                       "timezone": scenario.timezone, "days": _days(first, last)},
+                       "timezone": scenario.timezone, "days": scenario.days},
         "runs": [{"job": r.job_def.name, "run_id": r.run_id,
                   "status": "SUCCESS" if r.success else "FAILURE"} for r in results],
         "assets_materialized": materialized,

@@ -265,6 +265,13 @@ class Scenario(_Strict):
     def end(self) -> datetime:
         return (self.start.astimezone(UTC) + timedelta(hours=self.hours)).astimezone(self.tz)
 
+    @property
+    def days(self) -> list[str]:
+        """The plant days its hours fall on: the flow's Dagster partitions (2026-11-02)."""
+        first = self.start.astimezone(self.tz).date()
+        last = (self.end - timedelta(microseconds=1)).astimezone(self.tz).date()
+        return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
 
 def _production(team: TeamSpec) -> bool:
     """A team that runs stations on a production line (its devices and rates exist)."""
