@@ -135,4 +135,10 @@ def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
 
 
 ingestion_assets = [build_ingestion_asset(e) for e in ENTITIES]
+ROSTER_SOURCES = (dg.AssetKey(["raw", "hr_teams"]), dg.AssetKey(["raw", "hr_employees"]))
+# snapshot entities (fetched whole, no partitions) other than the roster: the people loop's
+# records, the work logs of role snapshots and the customer history
+SNAPSHOT_SOURCES = tuple(dg.AssetKey(["raw", e.table]) for e in ENTITIES
+                         if not e.partitioned and dg.AssetKey(["raw", e.table])
+                         not in ROSTER_SOURCES)
 defs = dg.Definitions(assets=ingestion_assets)

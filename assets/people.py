@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
+from assets.ingestion import SNAPSHOT_SOURCES
 from assets.partitions import PLANT_TIMEZONE
 from perf_orchestration.config.files import plant_badges, plant_feedback, plant_onboarding
 from perf_orchestration.people.answers import build_feedback
@@ -117,14 +118,15 @@ def onboarding_progress_mart(context: dg.AssetExecutionContext) -> dg.Materializ
                    "date of the first job without a mentor (or first won deal) - hire date"})
 
 
-PEOPLE_SOURCES = (["raw", "hr_trainings"], ["raw", "crm_proposals"],
-                  ["raw", "hr_feedback_responses"], ["raw", "hr_mentor_feedback"])
 people_job = dg.define_asset_job(
     "people_job",
-    selection=dg.AssetSelection.groups("people") | dg.AssetSelection.assets(*PEOPLE_SOURCES),
+    selection=dg.AssetSelection.groups("people", "customers")
+    | dg.AssetSelection.assets(*SNAPSHOT_SOURCES),
     executor_def=dg.in_process_executor,
-    description="The people loop: trainings, proposals, answers and mentor feedback, then "
-    "requests, feedback, badges, the capability graph, reminders and onboarding progress.",
+    description="The people loop and the customer evidence: the snapshot sources (trainings, "
+    "proposals, answers, mentor feedback, work logs, contracts, ticket responses), then "
+    "requests, feedback, badges, the capability graph, reminders, onboarding progress, role "
+    "snapshots and the response-speed evidence.",
 )
 
 people_hourly = dg.ScheduleDefinition(

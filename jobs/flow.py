@@ -6,16 +6,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from assets.ingestion import ROSTER_SOURCES, SNAPSHOT_SOURCES
 from assets.partitions import PLANT_TIMEZONE, plant_days
 from perf_orchestration.plant_calendar import day_key, window_tags
 
 perf_flow_job = dg.define_asset_job(
     "perf_flow_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(
-        ["raw", "hr_teams"], ["raw", "hr_employees"], ["raw", "hr_trainings"],
-        ["raw", "crm_proposals"], ["raw", "hr_feedback_responses"],
-        ["raw", "hr_mentor_feedback"])
-    - dg.AssetSelection.groups("people", "reports"),
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.assets(*ROSTER_SOURCES, *SNAPSHOT_SOURCES)
+    - dg.AssetSelection.groups("people", "customers", "reports"),
     partitions_def=plant_days,
     # In process by default (an hour's run is mostly per-step cost); a backfill may pick
     # `multiprocess: {max_concurrent: 2}` in its run config to land two entities at once.
@@ -27,7 +26,7 @@ perf_flow_job = dg.define_asset_job(
 
 roster_job = dg.define_asset_job(
     "roster_job",
-    selection=dg.AssetSelection.assets(["raw", "hr_teams"], ["raw", "hr_employees"]),
+    selection=dg.AssetSelection.assets(*ROSTER_SOURCES),
     executor_def=dg.in_process_executor,
     description="Refresh the HR roster snapshot (teams and employees).",
 )

@@ -302,6 +302,32 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         key=("feedback_id",), event_time=None,
     ),
+    Entity(
+        "crm", "contracts",
+        "The contract book: each customer contract with its annual value, owner, end of term "
+        "and renewal decision (renewed, churned, or open while undecided).",
+        "contract_id",
+        (
+            _c("contract_id", "str"), _c("account_id", "str"), _c("owner_id", "str"),
+            _c("annual_value", "float", min=0), _c("term_end", "datetime"),
+            _c("decided_at", "datetime", required=False),
+            _c("outcome", "str", allowed=("renewed", "churned", "open")), _UPDATED,
+        ),
+        key=("contract_id",), event_time=None,
+    ),
+    Entity(
+        "crm", "ticket_responses",
+        "The CRM service history: per service ticket, the contract it was raised under, when "
+        "it was opened and when the customer first got an answer.",
+        "ticket_id",
+        (
+            _c("ticket_id", "str"), _c("account_id", "str"),
+            _c("contract_id", "str", required=False), _c("opened_at", "datetime"),
+            _c("first_response_at", "datetime", required=False),
+            _c("responder_id", "str", required=False), _UPDATED,
+        ),
+        key=("ticket_id",), event_time=None,
+    ),
 )
 
 ENTITIES_BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}

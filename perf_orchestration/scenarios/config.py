@@ -116,6 +116,29 @@ class Baseline(_Strict):
     jitter: Rate = 0.01
 
 
+class History(_Strict):
+    """Months of people and customer history before the range, served whole by the
+    snapshot sources: the work logs role snapshots read, and the contract book and
+    ticket responses the response-speed analysis reads."""
+
+    months: int = Field(default=6, ge=1, le=36, description="History before the range")
+    high_performer_share: Rate = Field(
+        default=0.25, description="Share of each role's people cast as high performers")
+    planted_behaviours: bool = Field(
+        default=True, description="High performers behave differently and do better; false "
+        "makes everyone noise, so nothing should distinguish them")
+    renewals_per_manager_month: float = Field(
+        default=2.0, ge=0, le=100, description="Renewal decisions per account manager and month")
+    tickets_per_contract: float = Field(
+        default=3.0, ge=0, le=50, description="Mean service tickets in a contract's last "
+        "180 days")
+    fast_response_share: Rate = Field(
+        default=0.5, description="Share of contracts whose tickets are answered within 4 h")
+    response_odds_ratio: float = Field(
+        default=3.8, gt=0, le=100, description="Renewal odds of an answer within 4 h against "
+        "a slower one (1 plants no effect)")
+
+
 DIP_METRICS = ("first_article_pass_rate", "first_pass_yield", "availability", "performance",
                "voc_over_limit_rate", "equipment_check_completion")
 FAULT_KINDS = ("http_5xx", "timeout", "rate_limited", "truncated_json", "malformed_json",
@@ -199,6 +222,8 @@ class Scenario(_Strict):
     plant: PlantSpec = Field(default_factory=PlantSpec)
     baseline: Baseline = Field(default_factory=Baseline)
     incidents: list[Incident] = Field(default_factory=list)
+    history: History | None = Field(
+        default_factory=History, description="Months of history before the range; null: none")
     records: dict[str, list[dict]] = Field(
         default_factory=dict,
         description="Literal records per entity ('mes/production': [...]) served as they are",

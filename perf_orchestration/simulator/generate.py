@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from perf_orchestration.ingestion.entities import ENTITIES, Entity
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator import generate_business as biz
+from perf_orchestration.simulator import generate_history as history
 from perf_orchestration.simulator import generate_mes as mes
 from perf_orchestration.simulator import generate_onboarding as onboarding
 from perf_orchestration.simulator import generate_people as people
@@ -30,6 +31,7 @@ def generate_dataset(scenario: Scenario) -> Dataset:
     floor = mes.Shopfloor(scenario, roster)
     production, defects = mes.production_and_defects(floor)
     onboarding.add_crew(scenario, roster, production)
+    contracts, ticket_responses = history.contracts_and_responses(scenario, roster)
     generated: dict[str, list[dict[str, Any]]] = {
         "mes_production": production,
         "mes_first_article_inspections": mes.first_article_inspections(floor),
@@ -51,6 +53,8 @@ def generate_dataset(scenario: Scenario) -> Dataset:
         "crm_proposals": people.proposals(scenario, roster),
         "hr_feedback_responses": [],
         "hr_mentor_feedback": onboarding.mentor_feedback(scenario, roster),
+        "crm_contracts": contracts,
+        "crm_ticket_responses": ticket_responses,
     }
     tables: dict[str, list[Record]] = {}
     meta: dict[str, list[RowMeta]] = {}
