@@ -27,11 +27,11 @@ def _days(context: dg.AssetExecutionContext) -> list[date]:
 
 @dg.asset(key=["reports", "war_room"],
           deps=[SCORES, ["marts", "sales_funnel_daily"], ["raw", "mes_equipment_events"],
-                ["raw", "crm_service_tickets"]],
+                ["raw", "crm_service_tickets"], ["marts", "response_speed_evidence"]],
           description="The stand-up page of the plant day: goal-health heatmap, red items "
           "with their source records, alert episodes and tasks with owners, response times, "
-          "sales funnel, equipment alarms and complaint keywords. One self-contained HTML file "
-          "(no network needed), readable on a phone.", **COMMON)
+          "sales funnel, equipment alarms, complaint keywords and the response-speed evidence. "
+          "One self-contained HTML file (no network needed), readable on a phone.", **COMMON)
 def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.war_room import write_war_room
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import alerts, goals, ingestion, people, reports, sql_models
+from assets import alerts, customers, goals, ingestion, people, reports, sql_models
 from jobs import actions, flow
 from jobs import sources as sources_jobs
 from jobs import workbooks as workbook_jobs
@@ -19,6 +19,7 @@ defs = dg.Definitions.merge(
     alerts.defs,
     goals.defs,
     people.defs,
+    customers.defs,
     reports.defs,
     flow.defs,
     actions.defs,

@@ -3,13 +3,16 @@ readable account, is cli/report.py)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 
 from perf_orchestration.alerting.response import percentile
+from perf_orchestration.customers.response_speed import read_evidence
 from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.people.summary import people_summary
 from perf_orchestration.scenarios.config import Scenario
@@ -72,6 +75,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         workbooks = intake_summary(engine, intake_dir) if intake_dir else {}
         notifications = notification_summary(engine)
         people = people_summary(engine)
+        response_speed = response_speed_summary(engine)
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -106,8 +110,24 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "notifications": notifications,
         "receivers": _receiver_counts(receivers or {}),
         "people": people,
+        "response_speed": response_speed,
         "workbooks": workbooks,
     }
+
+
+def response_speed_summary(engine) -> dict:
+    """The response-speed evidence as written ({} before people_job wrote it)."""
+    if "response_speed_evidence" not in sa.inspect(engine).get_table_names(schema="marts"):
+        return {}
+    row, buckets = read_evidence(engine)
+    if row is None:
+        return {}
+    keep = ("status", "statement", "fast_hours", "tickets", "accounts", "contracts",
+            "fast_tickets", "odds_ratio", "ci_low", "ci_high", "p_value", "confidence",
+            "config_version")
+    return {**{k: row[k] for k in keep}, "excluded": json.loads(row["excluded"]),
+            "buckets": [{k: b[k] for k in ("bucket", "tickets", "accounts", "renewed",
+                                           "renewal_share")} for b in buckets]}
 
 
 def _receiver_counts(receivers: dict) -> dict:

@@ -2,7 +2,8 @@
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
 goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml,
-sources.yaml, complaints.yaml) and a scenarios/ folder; each is validated by its pydantic model.
+sources.yaml, complaints.yaml, response_speed.yaml) and a scenarios/ folder; each is validated by
+its pydantic model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from perf_orchestration.alerting.notifications.config import (
 from perf_orchestration.alerting.rules import RULES_FILE, RuleSet, load_rules
 from perf_orchestration.config.bundled import bundled_config_dir
 from perf_orchestration.config.loading import ConfigError
+from perf_orchestration.customers.config import (
+    RESPONSE_SPEED_FILE,
+    ResponseSpeedConfig,
+    load_response_speed,
+)
 from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
 from perf_orchestration.ingestion.sources.config import SOURCES_FILE, load_sources_file
 from perf_orchestration.metrics.lines import load_line_config
@@ -52,6 +58,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     WORKBOOKS_FILE: load_workbook_config,
     SOURCES_FILE: load_sources_file,
     COMPLAINTS_FILE: load_complaints,
+    RESPONSE_SPEED_FILE: load_response_speed,
 }
 
 
@@ -88,6 +95,10 @@ def plant_onboarding(directory: str | Path | None = None) -> OnboardingConfig:
 
 def plant_complaints(directory: str | Path | None = None) -> ComplaintsConfig:
     return in_force(COMPLAINTS_FILE, directory)
+
+
+def plant_response_speed(directory: str | Path | None = None) -> ResponseSpeedConfig:
+    return in_force(RESPONSE_SPEED_FILE, directory)
 
 
 def config_dir(explicit: str | Path | None = None) -> Path:

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from perf_orchestration.alerting.response import percentile, subject_team_map
 from perf_orchestration.clock import BASIS, response_seconds
 from perf_orchestration.config.files import plant_complaints
+from perf_orchestration.customers.chart import response_speed_png
+from perf_orchestration.customers.response_speed import read_evidence
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.periods import as_datetime
 from perf_orchestration.goals.trace import trace_lines
@@ -42,6 +44,9 @@ class DayFacts:
     alarms: list[dict] = field(default_factory=list)
     keywords: list[dict] = field(default_factory=list)
     word_cloud: str = ""  # PNG, base64
+    response_speed: dict | None = None  # marts.response_speed_evidence (not per day)
+    response_buckets: list[dict] = field(default_factory=list)
+    response_chart: str = ""  # PNG, base64
     tickets: int = 0
     intake_files: list[dict] = field(default_factory=list)
     workbook_rows: dict[str, list[dict]] = field(default_factory=dict)
@@ -108,6 +113,11 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     facts.keywords = complaint_keywords(tickets, plant_complaints())
     cloud = word_cloud_png(facts.keywords)
     facts.word_cloud = base64.b64encode(cloud).decode("ascii") if cloud else ""
+    if "marts.response_speed_evidence" in reader.tables:
+        facts.response_speed, facts.response_buckets = read_evidence(engine)
+        chart = facts.response_speed and response_speed_png(facts.response_speed,
+                                                            facts.response_buckets)
+        facts.response_chart = base64.b64encode(chart).decode("ascii") if chart else ""
     facts.intake_files = [{**f, "received": _hhmm(f["intake_at"])} for f in reader.rows(
         ("ops.file_intake",),
         "select path, kind, status, reason, sheets_read, rows_landed, rows_quarantined, "

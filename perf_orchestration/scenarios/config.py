@@ -128,7 +128,7 @@ class History(_Strict):
         default=True, description="High performers behave differently and do better; false "
         "makes everyone noise, so nothing should distinguish them")
     renewals_per_manager_month: float = Field(
-        default=2.0, ge=0, le=100, description="Renewal decisions per account manager and month")
+        default=4.0, ge=0, le=100, description="Renewal decisions per account manager and month")
     tickets_per_contract: float = Field(
         default=3.0, ge=0, le=50, description="Mean service tickets in a contract's last "
         "180 days")

@@ -35,6 +35,43 @@ response_times = table("marts", "response_times", """
             '(seconds), and the share of delivered actions the flow triggered on its own.'))
 
 
+response_speed_buckets = table("marts", "response_speed_buckets", """
+    bucket        text pk          -- e.g. 1-4 h
+    position      int not null
+    low_hours     float not null
+    high_hours    float            -- null: the slowest bucket, open above
+    tickets       int not null
+    accounts      int not null
+    renewed       int not null
+    renewal_share float
+    renewal_odds  float
+    refreshed_at  datetime not null
+""",
+    comment=('Service tickets by time to first answer: how many, of how many accounts, and the '
+            'share whose contract was renewed at its next decision (response_speed.yaml).'))
+
+response_speed_evidence = table("marts", "response_speed_evidence", """
+    fast_hours      float pk
+    status          text not null  -- effect, reverse, no_effect, insufficient
+    statement       text not null
+    tickets         int not null
+    accounts        int not null
+    contracts       int not null
+    fast_tickets    int not null
+    odds_ratio      float          -- renewal odds, answered within fast_hours vs slower
+    ci_low          float
+    ci_high         float
+    p_value         float
+    size_odds_ratio float          -- per standard deviation of ln(annual value)
+    confidence      float not null
+    excluded        text not null  -- JSON: reason -> tickets left out
+    config_version  text not null
+    refreshed_at    datetime not null
+""",
+    comment=('The renewal odds ratio of service tickets answered within fast_hours against '
+            'slower ones: logistic regression controlling for account size, standard errors '
+            'clustered by account.'))
+
 goal_scores = table("marts", "goal_scores", """
     goal_id        text pk
     period         text pk             -- local date or ISO week
