@@ -8,12 +8,6 @@ import dagster as dg
 
 from perf_orchestration.config.files import plant_response_speed
 from perf_orchestration.customers.chart import response_speed_png
-from perf_orchestration.customers.response_speed import (
-    EXCLUSIONS,
-    analyse,
-    bucket_table,
-    write_evidence,
-)
 from perf_orchestration.tables import create_tables
 
 
@@ -26,6 +20,14 @@ from perf_orchestration.tables import create_tables
           group_name="customers", owners=["team:customer-service"], kinds={"python", "sql"},
           required_resource_keys={"warehouse"}, pool="warehouse_write")
 def response_speed_evidence(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    # pandas and statsmodels load in the run, not with the code location
+    from perf_orchestration.customers.response_speed import (
+        EXCLUSIONS,
+        analyse,
+        bucket_table,
+        write_evidence,
+    )
+
     engine = context.resources.warehouse.get_engine()
     create_tables(engine)
     config = plant_response_speed()
