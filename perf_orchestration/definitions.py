@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import alerts, customers, goals, ingestion, people, reports, sql_models
+from assets import alerts, customers, goals, ingestion, interfaces, people, reports, sql_models
 from jobs import actions, flow
 from jobs import sources as sources_jobs
 from jobs import workbooks as workbook_jobs
@@ -20,6 +20,7 @@ defs = dg.Definitions.merge(
     goals.defs,
     people.defs,
     customers.defs,
+    interfaces.defs,
     reports.defs,
     flow.defs,
     actions.defs,

@@ -15,6 +15,7 @@ import pytest
 
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.ingestion.client import SourceCallError
+from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.ingestion.sources import reader_for
 from perf_orchestration.ingestion.sources.config import HttpSystem, load_sources_file
 from perf_orchestration.ingestion.sources.times import BadTime, canonical_time, window_value
@@ -217,4 +218,4 @@ systems:
         f"{path}: systems.mes.entities.output_hourly: unknown entity (known for mes: "
         "production, first_article_inspections, equipment_events, equipment_checks, "
         "changeovers, planned_stops, process_measurements)",
-        f"{path}: systems.scada: unknown system (known: mes, qms, erp, crm, hr)"]
+        f"{path}: systems.scada: unknown system (known: {', '.join(SYSTEMS)})"]

@@ -16,7 +16,7 @@ from assets.ingestion import ingestion_assets
 from jobs.sources import sources_check_job
 from perf_orchestration.cli import main
 from perf_orchestration.config.files import CONFIG_DIR_ENV
-from perf_orchestration.ingestion.entities import entity
+from perf_orchestration.ingestion.entities import ENTITIES, SYSTEMS, entity
 from perf_orchestration.ingestion.landing import hourly_windows, ingest
 from perf_orchestration.ingestion.sources import load_sources, reader_for
 from perf_orchestration.scenarios.config import Scenario, load_scenario
@@ -58,7 +58,7 @@ def api(monkeypatch):
                          port=0) as simulator, PlantApi(simulator) as plant:
         monkeypatch.setenv("PLANT_API_USER", USER)
         monkeypatch.setenv("PLANT_API_PASSWORD", PASSWORD)
-        for system in ("mes", "qms", "erp", "crm", "hr"):
+        for system in SYSTEMS:
             monkeypatch.setenv(f"PLANT_{system.upper()}_API", plant.url)
         yield plant
 
@@ -81,10 +81,10 @@ def test_the_bundled_description_checks_every_entity_against_the_simulator(capsy
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert code == 0, out
-    assert len(lines) == 18 and all(" ok " in line for line in lines)
+    assert len(lines) == len(ENTITIES) and all(" ok " in line for line in lines)
     production = next(line for line in lines if line.startswith("mes  production "))
     assert "42 record(s), 42 valid" in production  # 42 stations, one hour
-    assert "18 of 18 entities readable" in out.err
+    assert f"{len(ENTITIES)} of {len(ENTITIES)} entities readable" in out.err
 
 
 def test_the_plant_api_checks_and_a_time_in_another_format_is_named(api, tmp_path, capsys):
@@ -235,6 +235,6 @@ def test_the_sources_check_job_shows_the_same_verdicts(api, tmp_path, monkeypatc
     failure = next(e for e in result.all_events
                    if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     message = failure.event_specific_data.error.message
-    assert "2 of 18 entities cannot be read: mes first_article_inspections: 1 rejected" \
-        in message  # the hour's one inspection with a time in another format
+    assert f"2 of {len(ENTITIES)} entities cannot be read: mes first_article_inspections: " \
+        "1 rejected" in message  # the hour's one inspection with a time in another format
     assert "; qms defects: QMS endpoint /api/v2/qms/defects?" in message and "401" in message

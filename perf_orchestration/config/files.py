@@ -2,8 +2,8 @@
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
 goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml,
-sources.yaml, complaints.yaml, response_speed.yaml) and a scenarios/ folder; each is validated by
-its pydantic model.
+sources.yaml, complaints.yaml, response_speed.yaml, interfaces.yaml) and a scenarios/ folder;
+each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from perf_orchestration.customers.config import (
 )
 from perf_orchestration.goals import CALIBRATION_FILE, GOALS_FILE, load_calibration, load_goals
 from perf_orchestration.ingestion.sources.config import SOURCES_FILE, load_sources_file
+from perf_orchestration.interfaces.config import (
+    INTERFACES_FILE,
+    InterfacesConfig,
+    load_interfaces,
+)
 from perf_orchestration.metrics.lines import load_line_config
 from perf_orchestration.people.config import (
     BADGES_FILE,
@@ -59,6 +64,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     SOURCES_FILE: load_sources_file,
     COMPLAINTS_FILE: load_complaints,
     RESPONSE_SPEED_FILE: load_response_speed,
+    INTERFACES_FILE: load_interfaces,
 }
 
 
@@ -99,6 +105,10 @@ def plant_complaints(directory: str | Path | None = None) -> ComplaintsConfig:
 
 def plant_response_speed(directory: str | Path | None = None) -> ResponseSpeedConfig:
     return in_force(RESPONSE_SPEED_FILE, directory)
+
+
+def plant_interfaces(directory: str | Path | None = None) -> InterfacesConfig:
+    return in_force(INTERFACES_FILE, directory)
 
 
 def config_dir(explicit: str | Path | None = None) -> Path:

@@ -206,6 +206,77 @@ ENTITIES: tuple[Entity, ...] = (
         key=("work_order_id",), event_time="released_at",
     ),
     Entity(
+        "erp", "order_lines",
+        "Sales order lines with the promised and the actual ship time, the line that makes "
+        "the item and the TMS dispatch that carried it.",
+        "line_id",
+        (
+            _c("line_id", "str"), _c("order_id", "str"), _c("account_id", "str"),
+            _c("product", "str"), _c("production_line_id", "str"),
+            _c("quantity", "int", min=1), _c("released_at", "datetime"),
+            _c("promised_ship_at", "datetime"), _c("shipped_at", "datetime", required=False),
+            _c("dispatch_id", "str", required=False),
+            _c("status", "str", allowed=("open", "shipped")), _UPDATED,
+        ),
+        key=("line_id",), event_time="promised_ship_at",
+    ),
+    Entity(
+        "wms", "order_receipts",
+        "Order lines as the WMS received them from the ERP for picking (erp->wms link).",
+        "receipt_id",
+        (
+            _c("receipt_id", "str"), _c("line_id", "str"), _c("released_at", "datetime"),
+            _c("received_at", "datetime"), _UPDATED,
+        ),
+        key=("receipt_id",), event_time="received_at",
+    ),
+    Entity(
+        "wms", "stock_movements", "Stock movements in the warehouse: picks for order lines.",
+        "movement_id",
+        (
+            _c("movement_id", "str"), _c("product", "str"),
+            _c("kind", "str", allowed=("pick", "receipt", "adjustment")),
+            _c("quantity", "int"), _c("line_id", "str", required=False),
+            _c("moved_at", "datetime"), _UPDATED,
+        ),
+        key=("movement_id",), event_time="moved_at",
+    ),
+    Entity(
+        "wms", "stock_snapshots",
+        "The stock on hand per product that the WMS publishes to the TMS every hour.",
+        "snapshot_id",
+        (
+            _c("snapshot_id", "str"), _c("product", "str"), _c("on_hand", "int", min=0),
+            _c("taken_at", "datetime"), _UPDATED,
+        ),
+        key=("snapshot_id",), event_time="taken_at",
+    ),
+    Entity(
+        "tms", "stock_receipts",
+        "The WMS stock snapshots as the TMS received them (wms->tms link): what it knows.",
+        "receipt_id",
+        (
+            _c("receipt_id", "str"), _c("snapshot_id", "str"), _c("product", "str"),
+            _c("on_hand", "int", min=0), _c("taken_at", "datetime"),
+            _c("received_at", "datetime"), _UPDATED,
+        ),
+        key=("receipt_id",), event_time="received_at",
+    ),
+    Entity(
+        "tms", "dispatches",
+        "Dispatches the TMS planned for order lines, on the stock it last received: planned "
+        "and loaded quantity, and when that stock was taken.",
+        "dispatch_id",
+        (
+            _c("dispatch_id", "str"), _c("line_id", "str"), _c("product", "str"),
+            _c("planned_quantity", "int", min=1), _c("loaded_quantity", "int", min=0),
+            _c("planned_at", "datetime"), _c("stock_taken_at", "datetime", required=False),
+            _c("status", "str", allowed=("loaded", "short")), _UPDATED,
+        ),
+        key=("dispatch_id",), event_time="planned_at",
+        ordered_pairs=(("planned_quantity", "loaded_quantity"),),
+    ),
+    Entity(
         "crm", "opportunities", "Opportunity stage changes, one row per stage reached.",
         "change_id",
         (

@@ -142,6 +142,18 @@ METRICS: tuple[Metric, ...] = (
            "resolution_hours_total", "resolved_tickets", "lower", "hours",
            "Average hours from opening to resolution of the tickets resolved that day.",
            column="avg_resolution_hours"),
+    *(Metric(name, "plant", None, "delivery_hourly", numerator, denominator, direction,
+             "ratio", description, rollup_marts=("delivery_daily",))
+      for name, numerator, denominator, direction, description in (
+          ("on_time_delivery_rate", "lines_on_time", "lines_due", "higher",
+           "Order lines shipped by their promised time over the lines promised (ERP; per "
+           "production line and hour or day)."),
+          ("delivery_delay_rate", "lines_late", "lines_due", "lower",
+           "Order lines shipped after their promise or not shipped yet, over the lines "
+           "promised."),
+          ("dispatch_accuracy", "dispatches_accurate", "dispatches", "higher",
+           "TMS dispatches loaded as planned over the dispatches planned (a short load "
+           "means the stock the TMS planned on was not there)."))),
     Metric("sales_follow_up_compliance", "plant", None, "sales_process_daily",
            "on_time_advances", "advances", "higher", "ratio",
            "Opportunity stage advances reached within the sales process's 120-minute "

@@ -113,6 +113,12 @@ class Baseline(_Strict):
     proposal_slip_days: int = Field(
         default=2, ge=0, le=30,
         description="Last days of the range on which one account manager sends proposals late")
+    order_lines_per_day: int = Field(
+        default=48, ge=0, le=5000, description="ERP order lines promised to ship per day")
+    dispatch_accuracy: Rate = Field(
+        default=0.985, description="Share of dispatches loaded as planned on fresh stock")
+    on_time_shipping: Rate = Field(
+        default=0.985, description="Share of lines shipped on time when nothing is in the way")
     jitter: Rate = 0.01
 
 
@@ -206,7 +212,31 @@ class SourceFault(_Strict):
         return self
 
 
-Incident = Annotated[MetricDip | EquipmentFailure | CrmRenewal | SourceFault,
+# Links between source systems the delivery chain reveals: sender -> receiver.
+LINKS = ("erp→wms", "wms→tms")
+
+
+class InterfaceDown(_Strict):
+    """A link between two source systems carries nothing for `hours` from `start`: the
+    receiving system keeps what it last got (the WMS does not see new order lines; the
+    TMS plans dispatches on stale stock)."""
+
+    kind: Literal["interface_down"]
+    id: str
+    link: str = Field(description="erp→wms or wms→tms (-> is read as →)")
+    start: datetime = Field(description="May lie before the range: an outage under way")
+    hours: float = Field(gt=0, le=24 * 60)
+
+    @field_validator("link")
+    @classmethod
+    def _known_link(cls, value: str) -> str:
+        link = value.replace("->", "→").replace(" ", "").lower()
+        if link not in LINKS:
+            raise ValueError(f"unknown link {value!r} (known: {', '.join(LINKS)})")
+        return link
+
+
+Incident = Annotated[MetricDip | EquipmentFailure | CrmRenewal | SourceFault | InterfaceDown,
                      Field(discriminator="kind")]
 
 
@@ -258,8 +288,16 @@ class Scenario(_Strict):
                 raise ValueError(f"incidents: duplicate incident id {inc.id!r}")
             seen.add(inc.id)
             times = {"metric_dip": lambda i: [i.start], "equipment_failure": lambda i: i.at,
-                     "crm_renewal": lambda i: [i.at], "source_fault": lambda i: [i.hour]}
+                     "crm_renewal": lambda i: [i.at], "source_fault": lambda i: [i.hour],
+                     "interface_down": lambda i: [i.start]}
             localized = [_aware(t, tz) for t in times[inc.kind](inc)]
+            if inc.kind == "interface_down":  # an outage may have begun before the range
+                if not localized[0] < end or localized[0] + timedelta(hours=inc.hours) \
+                        <= self.start - timedelta(days=30):
+                    raise ValueError(f"incident {inc.id}: the outage must begin before the "
+                                     f"range ends ({end.isoformat()}) and reach the 30 days "
+                                     "before it")
+                inc.start, localized = localized[0], []
             for t in localized:
                 if not (self.start <= t < end):
                     raise ValueError(
@@ -307,8 +345,9 @@ def _aware(value: datetime, tz: ZoneInfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
-def _set_times(inc: MetricDip | EquipmentFailure | CrmRenewal | SourceFault,
-               times: list[datetime]) -> None:
+def _set_times(inc: Incident, times: list[datetime]) -> None:
+    if inc.kind == "interface_down":
+        return
     if inc.kind == "metric_dip":
         inc.start = times[0]
     elif inc.kind == "equipment_failure":

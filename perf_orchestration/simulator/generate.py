@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from perf_orchestration.ingestion.entities import ENTITIES, Entity
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator import generate_business as biz
+from perf_orchestration.simulator import generate_delivery as delivery
 from perf_orchestration.simulator import generate_history as history
 from perf_orchestration.simulator import generate_mes as mes
 from perf_orchestration.simulator import generate_onboarding as onboarding
@@ -53,6 +54,7 @@ def generate_dataset(scenario: Scenario) -> Dataset:
         "crm_proposals": people.proposals(scenario, roster),
         "hr_feedback_responses": [],
         "hr_mentor_feedback": onboarding.mentor_feedback(scenario, roster),
+        **delivery.delivery_chain(scenario),
         "crm_contracts": contracts,
         "crm_ticket_responses": ticket_responses,
     }

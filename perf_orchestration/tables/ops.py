@@ -44,6 +44,24 @@ ingestion_log = table("ops", "ingestion_log", """
     comment='One row per entity, partition and run: fetched = landed + quarantined.')
 
 
+interface_health = table("ops", "interface_health", """
+    link            text pk          -- mes→warehouse, wms→tms, ...
+    partition_key   text pk          -- the local hour judged
+    hour_end        datetime not null
+    kind            text not null    -- warehouse | system
+    sender          text not null
+    receiver        text not null
+    last_sync_at    datetime         -- newest sync the receiver shows by the hour's end
+    age_hours       float            -- hour_end - last_sync_at (erp→wms: oldest wait)
+    threshold_hours float not null
+    over_threshold  int not null     -- 1: the link counts as broken in this hour
+    evidence        text not null    -- JSON: the record or log entry behind last_sync_at
+    checked_at      datetime not null
+""",
+    comment=('Per link and local hour: when it last synced, how old that is at the hour end, '
+             'and whether that is over the threshold of interfaces.yaml.'))
+
+
 alert_episodes = table("ops", "alert_episodes", """
     episode_id      text pk
     rule_id         text not null

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import yaml
 
-from perf_orchestration.ingestion.entities import ENTITIES, Entity
+from perf_orchestration.ingestion.entities import ENTITIES, SYSTEMS, Entity
 from perf_orchestration.simulator.server import SimulatorServer
 from perf_orchestration.simulator.state import Query
 
@@ -141,7 +141,7 @@ class PlantApi:
         self.httpd.server_close()
 
 
-def api_sources(systems: tuple[str, ...] = ("mes", "qms", "erp", "crm", "hr")) -> dict:
+def api_sources(systems: tuple[str, ...] = SYSTEMS) -> dict:
     """The sources.yaml of PlantApi, as its plant would write it."""
     out = {}
     for system in systems:
