@@ -71,7 +71,8 @@ def build_role_snapshots(engine: Engine, config: SnapshotsConfig) -> dict:
     with engine.begin() as conn:
         conn.execute(role_snapshots.delete())
         if rows:
-            conn.execute(role_snapshots.insert(), rows)
+            conn.execute(role_snapshots.insert(),
+                         [{c.name: r.get(c.name) for c in role_snapshots.columns} for r in rows])
     return {"rows": len(rows), "roles": roles}
 
 
