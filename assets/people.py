@@ -21,7 +21,6 @@ from perf_orchestration.people.capability import build_capability_graph
 from perf_orchestration.people.onboarding import build_onboarding
 from perf_orchestration.people.reminders import deliver_reminders, plan_reminders
 from perf_orchestration.people.requests import deliver_requests, plan_requests
-from perf_orchestration.people.snapshots import build_role_snapshots
 from perf_orchestration.tables import create_tables, feedback_requests
 
 OWNERS = ["team:people-analytics"]
@@ -132,6 +131,9 @@ def onboarding_progress_mart(context: dg.AssetExecutionContext) -> dg.Materializ
           "evidence (lift, corrected p, people and records); behaviours, never people.",
           **COMMON)
 def role_snapshots_mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    # pandas, scipy and statsmodels load in the run, not with the code location
+    from perf_orchestration.people.snapshots import build_role_snapshots
+
     config = plant_snapshots()
     out = build_role_snapshots(_engine(context), config)
     for role, info in out["roles"].items():
