@@ -20,8 +20,8 @@ from perf_orchestration.people.config import OnboardingConfig
 from perf_orchestration.reports.hr_export import HEADER_FILL, STATUS_FILLS, _colour, _table
 from perf_orchestration.tables.marts import role_snapshots
 
-METRICS = {"renewal_win_rate": ("renewal win rate (renewed / decided contracts)", "{:.0%}"),
-           "median_repair_minutes": ("median repair time", "{:.0f} min")}
+METRICS = {"renewal_win_rate": ("renewal win rate, renewed / decided contracts,", "{:.0%}"),
+           "median_repair_minutes": ("median repair time,", "{:.0f} min")}
 FIRST_JOBS = {"mes_production": "the first production hour run without a mentor",
               "crm_won_deal": "the first won deal"}
 CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}
@@ -90,7 +90,7 @@ def draft(role: str, rows: list[dict], onboarding: OnboardingConfig) -> str:
     lines += [
         f"Draft job description from the operation logs of {first['window_start']:%Y-%m-%d} "
         f"to {first['window_end']:%Y-%m-%d} (snapshots.yaml {first['config_version']}). "
-        f"The top {top} {name}s by {metric} (median {fmt.format(first['top_metric'])}) are "
+        f"The top {top} {name}s by {metric} median {fmt.format(first['top_metric'])}, are "
         f"compared with the other {rest} (median {fmt.format(first['rest_metric'])}) on "
         f"{len(tested)} behaviours, person by person (Mann-Whitney U, two-sided, "
         f"{CORRECTIONS[first['correction']]}-corrected for the {len(tested)} behaviours "
