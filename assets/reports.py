@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import daily_partitions
-from perf_orchestration.config.files import config_dir
+from perf_orchestration.config.files import config_dir, plant_onboarding
 from perf_orchestration.goals.pipeline import load_goal_config
 
 COMMON = dict(group_name="reports", owners=["team:performance"], kinds={"python", "html"},
@@ -55,20 +55,29 @@ def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset(key=["reports", "hr_scorecards"],
           deps=[SCORES, ["marts", "badges"], ["marts", "feedback"], ["raw", "hr_employees"],
-                ["raw", "hr_teams"]],
+                ["raw", "hr_teams"], ["marts", "role_snapshots"]],
           description="HR scorecard workbooks of the plant day: one .xlsx per department, one "
           "sheet per team with its goal scores and health colours, and its people with their "
-          "badges and feedback.", **{**COMMON, "kinds": {"python", "excel"}})
+          "badges and feedback; and the role capability snapshots (a job-description draft "
+          "per role in Markdown and a workbook with a sheet per role).",
+          **{**COMMON, "kinds": {"python", "excel"}})
 def hr_scorecards(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from perf_orchestration.reports.hr_export import write_hr_workbooks
+    from perf_orchestration.reports.role_snapshots import write_role_snapshots
 
     engine = context.resources.warehouse.get_engine()
     tree = load_goal_config(config_dir(), engine).tree
-    books = []
+    books, snapshots = [], None
     for day in _days(context):
         books += write_hr_workbooks(engine, tree, day, _folder(context) / "hr")
+        snapshots = write_role_snapshots(engine, plant_onboarding(), day,
+                                         _folder(context) / "hr")
         context.log.info(f"HR scorecards {day}: {len(books)} workbook(s) so far")
     return dg.MaterializeResult(metadata={
+        "role_snapshots": str(snapshots.workbook) if snapshots else "marts.role_snapshots "
+                          "not written yet (people_job)",
+        "role_snapshot_drafts": dg.MetadataValue.json(
+            [str(p) for p in snapshots.drafts] if snapshots else []),
         "workbooks": len(books), "goal_rows": sum(b.goal_rows for b in books),
         "red": sum(b.red for b in books), "config_version": tree.version,
         "files": dg.MetadataValue.table(

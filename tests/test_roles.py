@@ -31,6 +31,7 @@ from perf_orchestration.warehouse import ensure_schemas, make_engine
 ROOT = Path(__file__).resolve().parents[1]
 PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
 DENIED = "permission denied"
+WORK_LOGS = ("crm_activities", "crm_template_usage", "mes_maintenance_log")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def _run_pipeline(url: str) -> None:
     start, end = scenario.start, scenario.start + timedelta(hours=2)
     with SimulatorServer(scenario, port=0) as server:
         for table in ("hr_teams", "hr_employees", "mes_production",
-                      "mes_first_article_inspections", "qms_defects"):
+                      "mes_first_article_inspections", "qms_defects", *WORK_LOGS):
             entity = ENTITIES_BY_TABLE[table]
             client = SourceClient(entity.system, server.url, read_timeout=10)
             ingest(engine, client, entity,
@@ -147,6 +148,23 @@ def test_hr_reads_marts_but_no_raw_staging_or_ops(warehouse):
         assert DENIED in _try(url, sql), sql
     assert DENIED in _try(url, "delete from marts.team_hourly_quality")
     assert DENIED in _try(url, "create table marts.mine (x int)")
+
+
+def test_hr_reads_role_snapshots_but_not_the_work_logs_behind_them(warehouse):
+    """The snapshot names behaviours; the logs name people, so HR never reads them and the
+    auditor reads only their provenance columns."""
+    assert _try(warehouse["hr"], "select role, behaviour, lift from marts.role_snapshots") \
+        == "ok"
+    for table in WORK_LOGS:
+        assert _try(warehouse["pipeline"], f"select count(*) from raw.{table}") == "ok"
+        assert DENIED in _try(warehouse["hr"], f"select * from raw.{table}"), table
+        assert DENIED in _try(warehouse["auditor"], f"select * from raw.{table}"), table
+        assert _try(warehouse["auditor"], "select source_record_id, ingestion_run_id, "
+                    f"partition_key from raw.{table}") == "ok", table
+    for sql in ("select owner_id, phrases from raw.crm_activities",
+                "select sender_id from raw.crm_template_usage",
+                "select technician_id, steps from raw.mes_maintenance_log"):
+        assert DENIED in _try(warehouse["auditor"], sql), sql
 
 
 def test_hr_reads_a_mart_created_after_the_roles_were_applied(warehouse):

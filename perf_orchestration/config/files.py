@@ -1,9 +1,9 @@
 """Which config file holds what: the table `perfflow validate` walks.
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
-goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, workbooks.yaml,
-sources.yaml, complaints.yaml, response_speed.yaml, interfaces.yaml) and a scenarios/ folder;
-each is validated by its pydantic model.
+goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, snapshots.yaml,
+workbooks.yaml, sources.yaml, complaints.yaml, response_speed.yaml, interfaces.yaml) and a
+scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ from perf_orchestration.people.config import (
     load_feedback,
     load_onboarding,
 )
+from perf_orchestration.people.snapshot_config import (
+    SNAPSHOTS_FILE,
+    SnapshotsConfig,
+    load_snapshots,
+)
 from perf_orchestration.scenarios.config import load_scenario
 from perf_orchestration.text.keywords import COMPLAINTS_FILE, ComplaintsConfig, load_complaints
 from perf_orchestration.workbooks.config import WORKBOOKS_FILE, load_workbook_config
@@ -60,6 +65,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     FEEDBACK_FILE: load_feedback,
     BADGES_FILE: load_badges,
     ONBOARDING_FILE: load_onboarding,
+    SNAPSHOTS_FILE: load_snapshots,
     WORKBOOKS_FILE: load_workbook_config,
     SOURCES_FILE: load_sources_file,
     COMPLAINTS_FILE: load_complaints,
@@ -97,6 +103,10 @@ def plant_badges(directory: str | Path | None = None) -> BadgeConfig:
 
 def plant_onboarding(directory: str | Path | None = None) -> OnboardingConfig:
     return in_force(ONBOARDING_FILE, directory)
+
+
+def plant_snapshots(directory: str | Path | None = None) -> SnapshotsConfig:
+    return in_force(SNAPSHOTS_FILE, directory)
 
 
 def plant_complaints(directory: str | Path | None = None) -> ComplaintsConfig:

@@ -31,6 +31,7 @@ COURSES = (
     "safety-induction", "product-catalogue",
 )
 MENTOR_TOPICS = ("check-in", "skills", "safety", "quality", "customer")
+ACTIVITY_KINDS = ("call", "visit", "email", "follow_up_note")
 LINE_TYPES = ("welding", "painting", "assembly", "machining", "technical_centre", "office")
 
 
@@ -398,6 +399,47 @@ ENTITIES: tuple[Entity, ...] = (
             _c("responder_id", "str", required=False), _UPDATED,
         ),
         key=("ticket_id",), event_time=None,
+    ),
+    Entity(
+        "crm", "activities",
+        "CRM activities of account managers: calls, visits, e-mails (with the template used) "
+        "and follow-up notes (with the catalogue phrases used, ';'-separated); signal_at is "
+        "the customer signal an activity follows up.",
+        "activity_id",
+        (
+            _c("activity_id", "str"), _c("owner_id", "str"), _c("account_id", "str"),
+            _c("kind", "str", allowed=ACTIVITY_KINDS), _c("occurred_at", "datetime"),
+            _c("template_id", "str", required=False), _c("phrases", "str", required=False),
+            _c("signal_at", "datetime", required=False), _UPDATED,
+        ),
+        key=("activity_id",), event_time=None,
+        ordered_pairs=(("occurred_at", "signal_at"),),
+    ),
+    Entity(
+        "crm", "template_usage",
+        "Template usage of the IM/e-mail system, as the CRM syncs it: one row per message a "
+        "person sent to a customer, its channel and the template used (none when written "
+        "freely).",
+        "message_id",
+        (
+            _c("message_id", "str"), _c("sender_id", "str"),
+            _c("channel", "str", allowed=("im", "email")), _c("sent_at", "datetime"),
+            _c("template_id", "str", required=False), _UPDATED,
+        ),
+        key=("message_id",), event_time=None,
+    ),
+    Entity(
+        "mes", "maintenance_log",
+        "The MES maintenance log: per repair job, the technician, the device, the failure "
+        "code handled, start and finish, and the steps taken (';'-separated).",
+        "job_id",
+        (
+            _c("job_id", "str"), _c("technician_id", "str"), _c("device_id", "str"),
+            _c("failure_code", "str", allowed=FAILURE_CODES), _c("started_at", "datetime"),
+            _c("finished_at", "datetime"), _c("steps", "str", required=False), _UPDATED,
+        ),
+        key=("job_id",), event_time=None,
+        ordered_pairs=(("finished_at", "started_at"),),
     ),
 )
 

@@ -18,6 +18,7 @@ from perf_orchestration.simulator import generate_history as history
 from perf_orchestration.simulator import generate_mes as mes
 from perf_orchestration.simulator import generate_onboarding as onboarding
 from perf_orchestration.simulator import generate_people as people
+from perf_orchestration.simulator import generate_work_logs as work_logs
 from perf_orchestration.simulator.common import iso, parse_time, utc
 from perf_orchestration.simulator.dataset import Dataset, FaultRecord, Record, RowMeta
 from perf_orchestration.simulator.faults import apply_data_faults
@@ -57,6 +58,7 @@ def generate_dataset(scenario: Scenario) -> Dataset:
         **delivery.delivery_chain(scenario),
         "crm_contracts": contracts,
         "crm_ticket_responses": ticket_responses,
+        **work_logs.work_logs(scenario, roster),
     }
     tables: dict[str, list[Record]] = {}
     meta: dict[str, list[RowMeta]] = {}

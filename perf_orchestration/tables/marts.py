@@ -208,3 +208,34 @@ onboarding_progress = table("marts", "onboarding_progress", """
 """,
     comment=('Per new hire and plant day: training share, mentor feedback per week and days to'
             ' the first independent job, with the record ids behind each.'))
+
+
+role_snapshots = table("marts", "role_snapshots", """
+    role              text pk
+    behaviour         text pk      -- kind:id, e.g. email_template:TPL-VALUE-RECAP; * = status
+    label             text not null
+    source            text not null  -- the log, e.g. crm/activities
+    measure           text not null  -- e.g. uses per 100 e-mails
+    status         text not null  -- distinguishing, not_distinguishing, not_tested, no_snapshot
+    direction         text           -- more | less (top against the rest)
+    top_mean          float
+    rest_mean         float
+    lift              float          -- top_mean / rest_mean
+    p_value           float          -- Mann-Whitney U, two-sided, person level
+    p_adjusted        float          -- corrected for the role's behaviours tried
+    top_people        int
+    rest_people       int
+    records           int            -- log records behind the behaviour
+    in_catalogue      int not null
+    metric            text not null
+    top_metric        float          -- the metric's median in the top group
+    rest_metric       float          -- and in the rest
+    window_start      datetime
+    window_end        datetime
+    reason            text           -- why a role has no snapshot, or a behaviour no test
+    correction        text not null
+    alpha             float not null
+    config_version    text not null
+""",
+    comment=('Per role: the behaviours of its operation logs that distinguish the top performers'
+             ' by the role\'s metric from the rest, with the evidence; behaviours, never people.'))

@@ -230,7 +230,8 @@ def db_sources(schema: str | None = None) -> dict:
                              f'AND "{t}" < :end ORDER BY "StationId", "{t}"')
         else:
             spec["table"] = f"{schema}.{db_table(e)}" if schema else db_table(e)
-            spec["time_column"] = pascal(e.event_time)
+            if e.event_time:  # a snapshot entity (the maintenance log) is read whole
+                spec["time_column"] = pascal(e.event_time)
         entities[e.name] = spec
     return {"version": "mes-db-1", "systems": {"mes": {
         "kind": "sql", "url_env": "PLANT_MES_DB", "times": "naive_local", "chunk_rows": 25,
