@@ -16,6 +16,7 @@ from perf_orchestration.customers.response_speed import read_evidence
 from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.people.summary import people_summary
 from perf_orchestration.scenarios.config import Scenario
+from perf_orchestration.tables.marts import role_snapshots
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks.report import intake_summary
 
@@ -76,6 +77,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         notifications = notification_summary(engine)
         people = people_summary(engine)
         response_speed = response_speed_summary(engine)
+        role_snapshots = role_snapshot_summary(engine)
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -111,8 +113,30 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "receivers": _receiver_counts(receivers or {}),
         "people": people,
         "response_speed": response_speed,
+        "role_snapshots": role_snapshots,
         "workbooks": workbooks,
     }
+
+
+def role_snapshot_summary(engine) -> dict:
+    """Per role: whether it got a snapshot, why not, and the behaviours that distinguish its
+    top performers ({} before people_job wrote marts.role_snapshots)."""
+    if "role_snapshots" not in sa.inspect(engine).get_table_names(schema="marts"):
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(role_snapshots).order_by(
+            role_snapshots.c.role, role_snapshots.c.p_adjusted)).mappings().all()
+    out: dict[str, dict] = {}
+    for r in rows:
+        role = out.setdefault(r["role"], {"snapshot": True, "reason": None,
+                                          "metric": r["metric"], "distinguishing": []})
+        if r["status"] == "no_snapshot":
+            role.update(snapshot=False, reason=r["reason"])
+        elif r["status"] == "distinguishing":
+            role["distinguishing"].append({k: r[k] for k in (
+                "behaviour", "label", "direction", "top_mean", "rest_mean", "lift",
+                "p_adjusted", "top_people", "rest_people", "records")})
+    return out
 
 
 def response_speed_summary(engine) -> dict:
