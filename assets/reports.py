@@ -27,7 +27,8 @@ def _days(context: dg.AssetExecutionContext) -> list[date]:
 
 @dg.asset(key=["reports", "war_room"],
           deps=[SCORES, ["marts", "sales_funnel_daily"], ["raw", "mes_equipment_events"],
-                ["raw", "crm_service_tickets"], ["marts", "response_speed_evidence"]],
+                ["raw", "crm_service_tickets"], ["marts", "response_speed_evidence"],
+                ["marts", "breakpoints"]],
           description="The stand-up page of the plant day: goal-health heatmap, red items "
           "with their source records, alert episodes and tasks with owners, response times, "
           "sales funnel, equipment alarms, complaint keywords and the response-speed evidence. "
@@ -55,7 +56,7 @@ def war_room_page(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset(key=["reports", "hr_scorecards"],
           deps=[SCORES, ["marts", "badges"], ["marts", "feedback"], ["raw", "hr_employees"],
-                ["raw", "hr_teams"], ["marts", "role_snapshots"]],
+                ["raw", "hr_teams"], ["marts", "role_snapshots"], ["marts", "breakpoints"]],
           description="HR scorecard workbooks of the plant day: one .xlsx per department, one "
           "sheet per team with its goal scores and health colours, and its people with their "
           "badges and feedback; and the role capability snapshots (a job-description draft "

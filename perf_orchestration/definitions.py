@@ -2,7 +2,17 @@
 
 import dagster as dg
 
-from assets import alerts, customers, goals, ingestion, interfaces, people, reports, sql_models
+from assets import (
+    alerts,
+    breakpoints,
+    customers,
+    goals,
+    ingestion,
+    interfaces,
+    people,
+    reports,
+    sql_models,
+)
 from jobs import actions, flow
 from jobs import sources as sources_jobs
 from jobs import workbooks as workbook_jobs
@@ -21,6 +31,7 @@ defs = dg.Definitions.merge(
     people.defs,
     customers.defs,
     interfaces.defs,
+    breakpoints.defs,
     reports.defs,
     flow.defs,
     actions.defs,

@@ -1,5 +1,5 @@
-"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, silence, ack,
-ack-server, task, trace, query and deployment checks (check-instance, roles).
+"""The `perfflow` command: demo, live, simulate, validate, intake, backtest, breakpoints,
+silence, ack, ack-server, task, trace, query and deployment checks (check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -79,11 +79,20 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--ack-port", type=int, default=0, metavar="PORT",
                       help="port of the acknowledgement endpoint on 127.0.0.1, started when "
                       "PERFFLOW_ACK_SECRET is set or with --simulate (default: a free port)")
-    tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score")
-    tr.add_argument("table", help="marts.goal_health or marts.goal_scores")
-    tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02)")
+    tr = sub.add_parser("trace", help="the chain behind a goal-health cell or goal score, or "
+                        "a link of a breakpoint chain down to its records")
+    tr.add_argument("table", help="marts.goal_health, marts.goal_scores or marts.breakpoints")
+    tr.add_argument("key", help="GOAL_ID or GOAL_ID@PERIOD (e.g. t3-first-article@2026-11-02); "
+                    "for marts.breakpoints CHAIN/LEVEL (e.g. 1/3)")
     tr.add_argument("--warehouse", help="warehouse URL (default as for query)")
     tr.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
+
+    bp = sub.add_parser("breakpoints", help="3x3 breakpoint chains of the last days: the "
+                        "problems that hurt delivery most and the causes the data supports")
+    bp.add_argument("--days", type=int, help="plant days looked at (default: causes.yaml)")
+    bp.add_argument("--day", help="the last plant day (YYYY-MM-DD; default: the latest)")
+    bp.add_argument("--warehouse", help="warehouse URL (default as for query)")
+    bp.add_argument("--config", help="config folder (default: $PERFFLOW_CONFIG_DIR or bundled)")
 
     sil = sub.add_parser("silence", help="hold matching alert notifications for a while")
     sil.add_argument("action", choices=["add", "list", "expire"])
@@ -197,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "trace":
             from perf_orchestration.cli.trace import run_trace
             return run_trace(args.table, args.key, args.warehouse, args.config)
+        if args.command == "breakpoints":
+            from perf_orchestration.cli.breakpoints import run_breakpoints_cli
+            return run_breakpoints_cli(args.days, args.day, args.warehouse, args.config)
         if args.command == "check-instance":
             from perf_orchestration.cli.deploy import run_check_instance
             return run_check_instance(args.instance_config, args.warehouse)

@@ -12,6 +12,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from perf_orchestration.alerting.response import percentile
+from perf_orchestration.breakpoints.store import read_chains
 from perf_orchestration.customers.response_speed import read_evidence
 from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.people.summary import people_summary
@@ -78,6 +79,9 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         people = people_summary(engine)
         response_speed = response_speed_summary(engine)
         role_snapshots = role_snapshot_summary(engine)
+        chains = [{k: c[k] for k in ("chain", "problem", "problem_kind", "problem_id", "scope",
+                                     "impact", "ends_at_interface", "note", "text", "steps")}
+                  for c in read_chains(engine)]
     finally:
         engine.dispose()
     rows = {f: sum(e[f] for e in rows_by_entity.values()) for f in ROW_FIELDS}
@@ -114,6 +118,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "people": people,
         "response_speed": response_speed,
         "role_snapshots": role_snapshots,
+        "breakpoints": chains,
         "workbooks": workbooks,
     }
 

@@ -2,8 +2,8 @@
 
 A plant config folder holds named files (line_metrics.yaml, rules.yaml, routing.yaml,
 goals.yaml, calibration.yaml, feedback.yaml, badges.yaml, onboarding.yaml, snapshots.yaml,
-workbooks.yaml, sources.yaml, complaints.yaml, response_speed.yaml, interfaces.yaml) and a
-scenarios/ folder; each is validated by its pydantic model.
+workbooks.yaml, sources.yaml, complaints.yaml, response_speed.yaml, interfaces.yaml,
+causes.yaml) and a scenarios/ folder; each is validated by its pydantic model.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from perf_orchestration.alerting.notifications.config import (
     load_routing,
 )
 from perf_orchestration.alerting.rules import RULES_FILE, RuleSet, load_rules
+from perf_orchestration.breakpoints.config import CAUSES_FILE, CausesConfig, load_causes
 from perf_orchestration.config.bundled import bundled_config_dir
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.customers.config import (
@@ -71,6 +72,7 @@ NAMED_FILES: dict[str, Callable[[Path], object]] = {
     COMPLAINTS_FILE: load_complaints,
     RESPONSE_SPEED_FILE: load_response_speed,
     INTERFACES_FILE: load_interfaces,
+    CAUSES_FILE: load_causes,
 }
 
 
@@ -119,6 +121,10 @@ def plant_response_speed(directory: str | Path | None = None) -> ResponseSpeedCo
 
 def plant_interfaces(directory: str | Path | None = None) -> InterfacesConfig:
     return in_force(INTERFACES_FILE, directory)
+
+
+def plant_causes(directory: str | Path | None = None) -> CausesConfig:
+    return in_force(CAUSES_FILE, directory)
 
 
 def config_dir(explicit: str | Path | None = None) -> Path:

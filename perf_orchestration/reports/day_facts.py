@@ -17,6 +17,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from perf_orchestration.alerting.response import percentile, subject_team_map
+from perf_orchestration.breakpoints.store import read_chains
 from perf_orchestration.clock import BASIS, response_seconds
 from perf_orchestration.config.files import plant_complaints
 from perf_orchestration.customers.chart import response_speed_png
@@ -47,6 +48,7 @@ class DayFacts:
     response_speed: dict | None = None  # marts.response_speed_evidence (not per day)
     response_buckets: list[dict] = field(default_factory=list)
     response_chart: str = ""  # PNG, base64
+    chains: list[dict] = field(default_factory=list)  # marts.breakpoints (latest analysis)
     tickets: int = 0
     intake_files: list[dict] = field(default_factory=list)
     workbook_rows: dict[str, list[dict]] = field(default_factory=dict)
@@ -113,6 +115,7 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     facts.keywords = complaint_keywords(tickets, plant_complaints())
     cloud = word_cloud_png(facts.keywords)
     facts.word_cloud = base64.b64encode(cloud).decode("ascii") if cloud else ""
+    facts.chains = read_chains(engine)
     if "marts.response_speed_evidence" in reader.tables:
         facts.response_speed, facts.response_buckets = read_evidence(engine)
         chart = facts.response_speed and response_speed_png(facts.response_speed,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from perf_orchestration.breakpoints.store import read_chains
 from perf_orchestration.filenames import unique_file_parts
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.subjects import SUBJECTS_WITH_DATA
@@ -40,6 +41,13 @@ PEOPLE_COLUMNS = (
     ("Training share", "training_share", 10, "0%"),
     ("Mentor feedback / week", "feedback_per_week", 10, "0.00"),
     ("Days to first job", "days_to_first_job", 10, "0"))
+BREAKPOINT_COLUMNS = (
+    ("Chain", "chain", 7, "0"), ("Level", "level", 7, "0"), ("What", "label", 46, None),
+    ("Node", "node", 24, None), ("Scope", "scope", 12, None),
+    ("Before / around", "value_before", 12, "0.000"), ("During", "value_during", 10, "0.000"),
+    ("Correlation", "correlation", 11, "0.00"), ("Interface", "interface", 9, None),
+    ("Deepest break", "is_break", 9, None), ("Records", "records", 60, None),
+    ("Note", "note", 40, None))
 # onboarding statuses (marts.onboarding_progress) in the same colours as goal health
 ONBOARDING_FILLS = {"late": STATUS_FILLS["red"], "at_risk": STATUS_FILLS["yellow"],
                     "on_track": STATUS_FILLS["green"]}
@@ -142,19 +150,30 @@ def write_hr_workbooks(engine: sa.Engine, tree: GoalTree, day: date,
     departments: dict[str, list[dict]] = defaultdict(list)
     for t in teams:
         departments[t["workshop"]].append(t)
+    chains = breakpoint_rows(read_chains(engine))
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     parts = unique_file_parts(list(departments), default="department")
     for department, dept_teams in departments.items():
         path = folder / f"hr_scorecards_{day.isoformat()}_{parts[department]}.xlsx"
         written.append(_write_department(path, department, dept_teams,
-                                         (by_team, members, reported), day, tree.version))
+                                         (by_team, members, reported), day, tree.version,
+                                         chains))
     return written
+
+
+def breakpoint_rows(chains: list[dict]) -> list[dict]:
+    """Every step of the plant's breakpoint chains as a sheet row (the problem is level 0)."""
+    return [{**step, "chain": c["chain"], "scope": c["scope"], "note": c["note"],
+             "interface": "yes" if step["is_interface"] else "",
+             "is_break": "yes" if step["is_break"] else "",
+             "records": ", ".join(step["records"][:5])}
+            for c in chains for step in c["steps"]]
 
 
 def _write_department(path: Path, department: str, teams: list[dict],
                       blocks: tuple[dict, dict, dict], day: date,
-                      version: str) -> DepartmentWorkbook:
+                      version: str, chains: list[dict]) -> DepartmentWorkbook:
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -168,6 +187,7 @@ def _write_department(path: Path, department: str, teams: list[dict],
         goal_rows += len(rows)
         people += len(staff)
         red += sum(r["status"] == "red" for r in rows)
+    _breakpoint_sheet(wb.create_sheet("Breakpoints 3x3"), chains, day)
     wb.properties.title = f"HR scorecards {department} {day.isoformat()}"
     tmp = path.with_suffix(".xlsx.tmp")
     wb.save(tmp)
@@ -211,6 +231,21 @@ def _fill_sheet(ws, team: dict, department: str, blocks: tuple[list, list, list]
     for i in range(1, max(len(SCORE_COLUMNS), len(PEOPLE_COLUMNS)) + 1):
         widths = [cols[i - 1][2] for cols in (SCORE_COLUMNS, PEOPLE_COLUMNS) if i <= len(cols)]
         ws.column_dimensions[get_column_letter(i)].width = max(widths)
+
+
+def _breakpoint_sheet(ws, chains: list[dict], day: date) -> None:
+    """The plant's 3x3 chains: where delivery broke and the deepest break behind it."""
+    from openpyxl.styles import Font, PatternFill
+
+    ws["A1"] = f"Breakpoints of the days up to {day.isoformat()}: problem (level 0) and causes"
+    ws["A1"].font = Font(bold=True, size=13)
+    _table(ws, 3, BREAKPOINT_COLUMNS, chains, Font(bold=True),
+           PatternFill("solid", fgColor=HEADER_FILL))
+    if not chains:
+        ws.cell(row=4, column=1, value="no problem in the days looked at")
+    ws.freeze_panes = "A4"
+    for column in BREAKPOINT_COLUMNS:
+        ws.column_dimensions[_column(BREAKPOINT_COLUMNS, column[1])].width = column[2]
 
 
 def _column(columns: tuple, key: str) -> str:

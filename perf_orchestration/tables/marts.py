@@ -72,6 +72,36 @@ response_speed_evidence = table("marts", "response_speed_evidence", """
             'slower ones: logistic regression controlling for account size, standard errors '
             'clustered by account.'))
 
+breakpoints = table("marts", "breakpoints", """
+    chain         int pk             -- rank: chains ending at an interface first
+    level         int pk             -- 0: the problem; 1..3: the causes walked
+    problem_kind  text not null      -- target, episode, red_cell
+    problem_id    text not null
+    problem       text not null
+    scope         text not null      -- plant, line:<id>, team:<id>, device:<id>
+    node          text not null      -- a metric, a node of causes.yaml or interface:<link>
+    label         text not null
+    sign          text
+    lag_hours     int
+    value_before  float              -- the node before (else beside) the problem's hours
+    value_during  float              -- and in them
+    correlation   float              -- with the level above over the window's hours
+    points        int
+    is_interface  int not null
+    is_break      int not null       -- 1: the deepest supported cause of the chain
+    impact        int not null       -- late order lines in the problem's hours and scope
+    problem_hours text not null      -- JSON list of the local hours
+    records       text not null      -- JSON: table:id of the source records behind it
+    tested        text not null      -- JSON: every cause tested at this level and why not
+    note          text not null
+    window_start  datetime not null
+    window_end    datetime not null
+    config_version text not null
+    refreshed_at  datetime not null
+""",
+    comment=('3x3 breakpoint chains: the problems that hurt delivery most and, for each, up to '
+             'three levels of causes the data supports, with the evidence (causes.yaml).'))
+
 goal_scores = table("marts", "goal_scores", """
     goal_id        text pk
     period         text pk             -- local date or ISO week
