@@ -326,6 +326,9 @@ def walk(conn, config: CausesConfig, hours: Hours, problem: Problem, rank: int) 
                         if (s := hours.shifted(k, best.lag_hours)) in best.series)
             best.label = f"{best.node[len(INTERFACE):]} link without a sync for {worst:.0f} h"
         steps.append(best)
+        if best.interface:
+            note = f"ends at the interface {best.node[len(INTERFACE):]}"
+            break
         effect_node, effect = best.node, best.series
         problem_hours = [s for k in problem_hours if (s := hours.shifted(k, best.lag_hours))]
     else:

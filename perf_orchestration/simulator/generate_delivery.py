@@ -3,15 +3,17 @@ snapshots) and the TMS (the stock it received, the dispatches it planned on it).
 
 Two links carry data between the systems, and an `interface_down` incident cuts one:
 
-- erp→wms: order lines reach the WMS minutes after release; while the link is down they
-  wait, and a line cannot be picked before the WMS has it, so it ships late.
+- erp→wms: order lines (released 2-5 hours before their promise) reach the WMS minutes
+  after release; while the link is down they wait, and a line the WMS gets less than an
+  hour (the picking) before its promise ships late.
 - wms→tms: every hourly stock snapshot reaches the TMS minutes after it is taken; while
   the link is down the TMS keeps the last stock it got, and a dispatch planned on stock
   older than a couple of hours is more and more often short at loading (the stock was
-  not there), replanned and shipped late.
+  not there), replanned and shipped late. (A short load on fresh stock, the baseline's
+  noise, is topped up in time.)
 
-A dip of a line's availability or performance (or its first-pass yield) in the hours
-before a line's promise makes the item late too: production did not make it in time.
+A dip of a team's availability or performance (or its first-pass yield) 2 hours before a
+promise (when the item is made) makes its line's item late too: production did not make it.
 Everything else is noise at the baseline rates.
 """
 
@@ -41,6 +43,8 @@ FRESH_STOCK = timedelta(hours=2)  # stock older than this starts to mislead the 
 STALE_SHORT_SHARE = 0.8  # share of dispatches short once the stock is a day old
 PRODUCTION_DIP_METRICS = ("availability", "performance", "first_pass_yield")
 DIP_LATE_SHARE = 0.7
+PICKING = timedelta(hours=1)
+PRODUCTION_LEAD = timedelta(hours=2)  # an item is made about 2 hours before its promise
 SNAPSHOT_MINUTE = 5
 
 
@@ -110,7 +114,7 @@ def delivery_chain(scenario: Scenario) -> dict[str, list[Row]]:
         per_day[day] = per_day.get(day, 0) + 1
         line = f"OL-{day}-{per_day[day]:04d}"
         quantity = rng.randint(1, 20) * 10
-        released = promised - timedelta(hours=rng.uniform(4, 10))
+        released = promised - timedelta(hours=rng.uniform(2, 5))
         late_receipt = _down_at(order_outages, released)
         received = (late_receipt or released) + timedelta(minutes=rng.uniform(1, 10))
         if start <= received < end:  # a receipt before the range lies in an earlier day
@@ -120,7 +124,9 @@ def delivery_chain(scenario: Scenario) -> dict[str, list[Row]]:
         planned = promised - PLANNING_LEAD
         taken = _last_snapshot_before(planned, stock_outages)
         stale = min(1.0, max(0.0, (planned - taken - FRESH_STOCK) / timedelta(hours=22)))
-        short = rng.random() < (1 - base.dispatch_accuracy) + STALE_SHORT_SHARE * stale
+        # a short load on fresh stock is topped up in time; one on stale stock is replanned
+        stale_short = rng.random() < STALE_SHORT_SHARE * stale
+        short = stale_short or rng.random() < 1 - base.dispatch_accuracy
         loaded = quantity if not short else max(0, int(quantity * rng.uniform(0.2, 0.8)))
         dispatch = f"DSP-{line[3:]}"
         dispatched = start <= planned < end
@@ -131,13 +137,13 @@ def delivery_chain(scenario: Scenario) -> dict[str, list[Row]]:
                 "stock_taken_at": taken,
                 "status": "short" if short else "loaded",
                 "updated_at": stamp(planned, rng, tz, 5, 60)})
-        made_late = any(s - timedelta(hours=4) <= promised < e + timedelta(hours=2)
+        made_late = any(s <= promised - PRODUCTION_LEAD < e
                         for s, e in dips.get(line_id, ())) and rng.random() < DIP_LATE_SHARE
         ship = promised - timedelta(minutes=rng.uniform(10, 50))
-        if short or made_late:
+        if stale_short or made_late:
             ship = promised + timedelta(hours=rng.uniform(3, 20))
-        elif received + timedelta(hours=1) > ship:
-            ship = received + timedelta(hours=rng.uniform(1, 3))
+        elif received + PICKING > promised:  # the WMS got the line too late to pick it
+            ship = received + PICKING + timedelta(minutes=rng.uniform(10, 120))
         elif rng.random() >= base.on_time_shipping:
             ship = promised + timedelta(hours=rng.uniform(0.5, 4))
         shipped = ship if ship < end else None
