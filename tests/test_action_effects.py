@@ -354,3 +354,21 @@ def test_the_asset_checks_effects_and_says_so_in_its_metadata(sqlite_url, monkey
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.sum(response_times.c.effects_seen))).scalar() == 2
     engine.dispose()
+
+
+def test_the_war_room_shows_the_share_seen_and_each_action(plant):
+    from perf_orchestration.config.files import config_dir
+    from perf_orchestration.goals.pipeline import load_goal_config
+    from perf_orchestration.reports.day_facts import day_facts
+    from perf_orchestration.reports.war_room import render_page
+
+    check_action_effects(plant, load_rules(), now=utc(DAY1 + timedelta(days=3)))
+    facts = day_facts(plant, load_goal_config(config_dir(), plant).tree, DAY1.date())
+    assert facts.counts()["effects_judged"] == 5 and facts.counts()["effects_seen"] == 2
+    page = render_page(facts, "test", "test", utc(DAY1 + timedelta(days=3)))
+    assert "<b>40%</b>\n      effects seen (2 of 5 judged)" in page
+    section = page.split('<section id="effects">')[1].split("</section>")[0]
+    assert section.count('class="effect"') == 5
+    assert section.count('data-status="effective"') == 2
+    # plant time: WX1's rate was seen back at 13:00 after the 11:00 hour's 0.800
+    assert "seen 01-12 13:00" in section and "01-12 11:00: 0.800" in section
