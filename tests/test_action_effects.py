@@ -372,3 +372,18 @@ def test_the_war_room_shows_the_share_seen_and_each_action(plant):
     assert section.count('data-status="effective"') == 2
     # plant time: WX1's rate was seen back at 13:00 after the 11:00 hour's 0.800
     assert "seen 01-12 13:00" in section and "01-12 11:00: 0.800" in section
+
+
+def test_an_effect_no_longer_declared_drops_pending_rows_and_keeps_judged_ones(plant, tmp_path):
+    check_action_effects(plant, load_rules(), now=utc(DAY1 + timedelta(hours=14, minutes=20)))
+    data = _bundled()
+    for rule in data["rules"]:
+        rule.pop("effect", None)
+        for action in rule["actions"]:
+            action.pop("effect", None)
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert check_action_effects(plant, load_rules(path), now=utc(DAY1 + timedelta(days=3))) == []
+    # the judged rows keep the effect and the rules version they were judged by
+    assert {k: r["status"] for k, r in _rows(plant).items()} == {
+        "a-wx1": "effective", "a-replay": "not_effective"}

@@ -114,17 +114,19 @@ def check_action_effects(engine: Engine, rules: RuleSet, now: datetime | None = 
     now = now or clock_now()
     by_id = {r.id: r for r in rules.rules}
     with engine.connect() as conn:
-        judged = set(conn.execute(sa.select(action_effects.c.idempotency_key).where(
-            action_effects.c.status.in_(JUDGED))).scalars())
-        todo = []
+        status = dict(conn.execute(sa.select(action_effects.c.idempotency_key,
+                                             action_effects.c.status)).all())
+        todo, dropped = [], []
         for act in _fire_actions(conn):
             rule = by_id.get(act["rule_id"])
             effect = rule.effect_of(act["action_id"]) if rule else None
-            if effect is None or act["idempotency_key"] in judged:
+            if effect is None and status.get(act["idempotency_key"]) == PENDING:
+                dropped.append(act["idempotency_key"])  # the rules no longer ask for it
+            if effect is None or status.get(act["idempotency_key"]) in JUDGED:
                 continue
             start = _dt(act["delivered_at"] or act["planned_at"])
             todo.append((act, rule, effect, start, start + timedelta(hours=effect.horizon_hours)))
-        if not todo:
+        if not todo and not dropped:
             return []
         clock = data_until(conn)
         subjects = _subjects(conn, {(r.subject, a["subject"], e.subject_kind(r.subject))
@@ -155,8 +157,9 @@ def check_action_effects(engine: Engine, rules: RuleSet, now: datetime | None = 
                 "checked_at": now, "rules_version": rules.stamp})
     with engine.begin() as conn:
         conn.execute(action_effects.delete().where(action_effects.c.idempotency_key.in_(
-            [r["idempotency_key"] for r in rows])))
-        conn.execute(action_effects.insert(), rows)
+            [r["idempotency_key"] for r in rows] + dropped)))
+        if rows:
+            conn.execute(action_effects.insert(), rows)
     return rows
 
 
