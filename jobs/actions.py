@@ -5,6 +5,7 @@ from contextlib import nullcontext
 import dagster as dg
 from pydantic import Field
 
+from perf_orchestration.alerting.effects import check_action_effects
 from perf_orchestration.alerting.evaluate import run_episode_actions
 from perf_orchestration.alerting.notifications.escalation import escalate_due
 from perf_orchestration.alerting.notifications.notify import dispatch_due
@@ -46,6 +47,7 @@ def deliver_episode_actions(context: dg.OpExecutionContext, config: EpisodeActio
             sent += dispatch_replayed(engine, routing, channels)
         _log_notifications(context, sent)
         results += escalate_due(engine, plant_rules(), channels)
+    check_action_effects(engine, plant_rules())  # on the wall's now: a replay's by its data
     refresh_response_times(engine)
     failed = [a.action_id for a, r in results if r.status == "failed"]
     undelivered = _undelivered(sent)
@@ -95,6 +97,7 @@ def dispatch_notifications(context: dg.OpExecutionContext) -> None:
     for action, result in escalated:
         context.log.info(f"escalated {action.episode_id} -> {action.person.name} "
                          f"({action.role}) by {action.channel}: {result.status}")
+    check_action_effects(engine, plant_rules())
     refresh_response_times(engine)
     failed = [a.action_id for a, r in escalated if r.status == "failed"]
     undelivered = _undelivered(sent)

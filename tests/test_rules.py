@@ -516,7 +516,7 @@ def test_failures_across_the_plant_day_boundary_do_not_add_up():
 
 def test_event_rules_per_event_and_naive_times():
     rule = event_rule(event="crm_renewal", subject="person",
-                      condition={"count_at_least": 1, "per": "event"})
+                      condition={"count_at_least": 1, "per": "event"}, effect=None)
     a = failure("E7", datetime(2026, 11, 2, 10), 1)
     b = failure("E7", datetime(2026, 11, 2, 11), 2)
     fired = evaluate_events(rule, [a, b])

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.actions import utcnow
 from perf_orchestration.alerting.devices import device_teams
+from perf_orchestration.alerting.effects import EFFECTIVE, JUDGED, effect_rows
 from perf_orchestration.clock import WALL
 from perf_orchestration.tables import RAW_TABLES, action_log, alert_episodes, response_times
 
@@ -44,13 +45,18 @@ def subject_team_map(conn: sa.Connection, subjects: list[str]) -> dict[str, str]
 
 
 def refresh_response_times(engine: Engine) -> list[dict]:
-    """Recompute marts.response_times from ops.alert_episodes and ops.action_log."""
+    """Recompute marts.response_times from ops.alert_episodes, ops.action_log and the
+    expected effects checked (ops.action_effects)."""
     with engine.connect() as conn:
         episodes = conn.execute(sa.select(alert_episodes).where(
             alert_episodes.c.fired_at.is_not(None))).mappings().all()
         actions = conn.execute(sa.select(action_log.c.episode_id, action_log.c.status)
                                .where(action_log.c.kind == "fire")).all()
         teams = subject_team_map(conn, sorted({e["subject"] for e in episodes}))
+    effects: dict[str, list[dict]] = defaultdict(list)
+    for r in effect_rows(engine):
+        if r["status"] in JUDGED:
+            effects[r["episode_id"]].append(r)
     delivered_actions: dict[str, int] = defaultdict(int)
     for episode_id, status in actions:
         delivered_actions[episode_id] += status == "delivered"
@@ -80,6 +86,10 @@ def refresh_response_times(engine: Engine) -> list[dict]:
         n_actions = sum(delivered_actions[e["episode_id"]] for e in eps)
         n_auto = sum(delivered_actions[e["episode_id"]] for e in eps
                      if e["triggered_by"] == "system")
+        judged = [r for e in eps for r in effects[e["episode_id"]]]
+        # the window end and the signal are both times of the plant's data, on either clock
+        seen = [(_dt(r["effect_seen_at"]) - _dt(r["signal_at"])).total_seconds()
+                for r in judged if r["status"] == EFFECTIVE and r["signal_at"] is not None]
         rows.append({
             "rule_id": rule_id, "team_id": team, "episodes": len(eps),
             "delivered_episodes": len(detected),
@@ -97,6 +107,10 @@ def refresh_response_times(engine: Engine) -> list[dict]:
             "signal_to_acted_p95_s": percentile(_timed(acted), 0.95),
             "actions_delivered": n_actions, "actions_auto": n_auto,
             "auto_triggered_ratio": n_auto / n_actions if n_actions else None,
+            "effects_checked": len(judged),
+            "effects_seen": sum(r["status"] == EFFECTIVE for r in judged),
+            "signal_to_effect_seen_p50_s": percentile(seen, 0.5),
+            "signal_to_effect_seen_p95_s": percentile(seen, 0.95),
             "refreshed_at": now})
     with engine.begin() as conn:
         conn.execute(response_times.delete())

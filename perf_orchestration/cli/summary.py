@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.effects import effects_summary
 from perf_orchestration.alerting.response import percentile
 from perf_orchestration.breakpoints.store import read_chains
 from perf_orchestration.customers.response_speed import read_evidence
@@ -74,6 +75,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         reasons = _quarantine_reasons(engine)
         team_days = _team_days(engine, scenario)
         alerts = alert_summary(engine)
+        effects = effects_summary(engine)
         workbooks = intake_summary(engine, intake_dir) if intake_dir else {}
         notifications = notification_summary(engine)
         people = people_summary(engine)
@@ -113,6 +115,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "live_response_seconds": alerts["live_response_seconds"],
         "live_response_basis": alerts["live_response_basis"],
         "auto_triggered_ratio": alerts["auto_triggered_ratio"],
+        "effects": effects,
         "notifications": notifications,
         "receivers": _receiver_counts(receivers or {}),
         "people": people,

@@ -16,6 +16,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from perf_orchestration.alerting.effects import EFFECTIVE, JUDGED, effect_rows
 from perf_orchestration.alerting.response import percentile, subject_team_map
 from perf_orchestration.breakpoints.store import read_chains
 from perf_orchestration.clock import BASIS, response_seconds
@@ -52,6 +53,13 @@ class DayFacts:
     tickets: int = 0
     intake_files: list[dict] = field(default_factory=list)
     workbook_rows: dict[str, list[dict]] = field(default_factory=dict)
+    effects: list[dict] = field(default_factory=list)  # expected effects of the day's actions
+
+    @property
+    def effects_seen_share(self) -> float | None:
+        """The share of the day's judged actions whose effect was seen."""
+        judged = [e for e in self.effects if e["status"] in JUDGED]
+        return sum(e["status"] == EFFECTIVE for e in judged) / len(judged) if judged else None
 
     def counts(self) -> dict[str, int]:
         """The sizes of the sections, for asset metadata and the demo summary."""
@@ -60,7 +68,9 @@ class DayFacts:
                 "episodes": len(self.episodes), "open_tasks": len(self.tasks),
                 "funnel_stages": len(self.funnel), "alarm_devices": len(self.alarms),
                 "tickets": self.tickets, "intake_files": len(self.intake_files),
-                "workbook_rows": sum(len(v) for v in self.workbook_rows.values())}
+                "workbook_rows": sum(len(v) for v in self.workbook_rows.values()),
+                "effects_judged": sum(e["status"] in JUDGED for e in self.effects),
+                "effects_seen": sum(e["status"] == EFFECTIVE for e in self.effects)}
 
 
 def _hhmm(value: object) -> str:
@@ -100,6 +110,7 @@ def day_facts(engine: sa.Engine, tree: GoalTree, day: date) -> DayFacts:
     facts.episodes = _episodes(reader, names)
     facts.tasks = _tasks(reader, names, {e["episode_id"] for e in facts.episodes})
     facts.response_times = _response_times(reader, facts.episodes)
+    facts.effects = _effects(reader, facts.episodes)
     facts.funnel = reader.rows(
         ("marts.sales_funnel_daily",),
         "select stage, reached_count, reached_amount, previous_stage, "
@@ -195,6 +206,17 @@ def _response_times(reader: DayReader, episodes: list[dict]) -> list[dict]:
              "p50_s": percentile([v for v in values if v is not None], 0.5),
              "p95_s": percentile([v for v in values if v is not None], 0.95)}
             for (rule, team, basis), values in sorted(groups.items())]
+
+
+def _effects(reader: DayReader, episodes: list[dict]) -> list[dict]:
+    """The expected effects of the day's episodes' actions, each window's value in plant
+    time (ops.action_effects; docs/alerting.md, "Expected effects")."""
+    if "ops.action_effects" not in reader.tables or not episodes:
+        return []
+    return [{**r, "target": f"{r['target_op']} {r['target_value']:g}",
+             "seen": _hhmm(r["effect_seen_at"]), "until": _hhmm(r["window_end"]),
+             "values": [(_hhmm(at), v) for at, v in r["values_seen"].items()]}
+            for r in effect_rows(reader.engine, [e["episode_id"] for e in episodes])]
 
 
 def _tasks(reader: DayReader, names: dict, episodes: set[str]) -> list[dict]:

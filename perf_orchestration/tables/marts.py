@@ -29,10 +29,16 @@ response_times = table("marts", "response_times", """
     actions_delivered            int not null
     actions_auto                 int not null
     auto_triggered_ratio         float
+    -- actions whose expected effect was judged (ops.action_effects), and seen in time
+    effects_checked              int
+    effects_seen                 int
+    signal_to_effect_seen_p50_s  float
+    signal_to_effect_seen_p95_s  float
     refreshed_at                 datetime not null
 """,
     comment=('Per rule and team: signal -> delivered and detected -> delivered percentiles '
-            '(seconds), and the share of delivered actions the flow triggered on its own.'))
+            '(seconds), the share of delivered actions the flow triggered on its own, and '
+            'signal -> effect seen for the actions whose expected effect was checked.'))
 
 
 response_speed_buckets = table("marts", "response_speed_buckets", """

@@ -298,3 +298,32 @@ person_reminders = table("ops", "person_reminders", """
     created_at    datetime not null
 """,
     comment='One reminder per person, metric and episode below baseline.')
+
+
+action_effects = table("ops", "action_effects", """
+    idempotency_key text pk             -- ops.action_log.idempotency_key (a fire action)
+    episode_id      text not null
+    rule_id         text not null
+    action_id       text not null
+    action_status   text not null       -- the action's status in ops.action_log when checked
+    subject_kind    text not null       -- team, line or device: where the effect is read
+    subject         text not null
+    metric          text not null
+    target_op       text not null
+    target_value    float not null
+    horizon_hours   float not null
+    window_start    datetime not null   -- delivery (else planning) of the action
+    window_end      datetime not null   -- window_start + horizon
+    -- effective, not_effective, no_data; pending until the horizon has passed
+    status          text not null
+    values_seen     text not null       -- JSON {window start (UTC): value or null}
+    effect_seen_at  datetime            -- end of the first window meeting the target
+    signal_at       datetime            -- the episode's signal
+    clock           text not null       -- the episode's clock (wall or replay)
+    data_until      datetime            -- how far the warehouse's data reached when checked
+    checked_at      datetime not null
+    rules_version   text not null
+""",
+    sa.Index("ix_action_effects_episode", "episode_id"),
+    comment=('One row per action with an expected effect: the metric of its subject over the '
+            'windows after it, against the target, and whether the effect was seen in time.'))

@@ -39,6 +39,7 @@ BUNDLED_RULES = bundled_file(RULES_FILE)
 
 Op = Literal["<", "<=", ">", ">="]
 SubjectKind = Literal["team", "line", "device", "person"]
+EffectSubject = Literal["same", "team", "line", "device"]
 NoDataPolicy = Literal["keep", "ok", "alerting"]
 ErrorPolicy = Literal["keep", "error"]
 EventPer = Literal["day", "event"]
@@ -62,6 +63,14 @@ SUBJECT_MARTS: dict[str, tuple[str, ...]] = {
     "team": (TEAM_HOURLY,),
     "line": (TEAM_HOURLY,),
     "device": ("device_daily_reliability",),
+    "person": (),
+}
+# The subjects an expected effect may be read on, from the episode's subject: the subject
+# itself, the line of a team, and the team or line of a device.
+EFFECT_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "team": ("team", "line"),
+    "line": ("line",),
+    "device": ("device", "team", "line"),
     "person": (),
 }
 
@@ -102,8 +111,70 @@ class Condition(_Strict):
     per: EventPer | None = None
 
 
+class EffectTarget(_Strict):
+    """The value the metric should be back at, e.g. `{op: ">=", value: 0.925}`."""
+
+    op: Op
+    value: Number
+
+    def met(self, value: float) -> bool:
+        """Whether a (non-NULL) value of the metric meets the target."""
+        return _OPS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+class Effect(_Strict):
+    """What an action aims at, checked after it (alerting/effects.py): the metric of
+    `subject` meets `target` in a window of the metric's grain inside `horizon_hours`."""
+
+    metric: str | None = Field(default=None, description="a metric of the metric library; "
+                               "default the rule's own metric")
+    target: EffectTarget
+    horizon_hours: Annotated[float, Field(strict=True, gt=0, le=24 * 31, allow_inf_nan=False,
+                                          description="hours after the action's delivery")]
+    subject: EffectSubject = Field(default="same", description=(
+        "same (the episode's subject), or the team or line of the episode's subject"))
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_known(cls, v: str | None) -> str | None:
+        return v if v is None else _known("metric", v, tuple(METRICS_BY_NAME))
+
+    def subject_kind(self, episode_subject: str) -> str:
+        """The kind of subject the effect is read on, for an episode of `episode_subject`."""
+        return episode_subject if self.subject == "same" else self.subject
+
+    def problem(self, rule_metric: str | None, rule_subject: str) -> tuple[str, str] | None:
+        """Why this effect cannot be checked for a rule of `rule_metric` per `rule_subject`, as
+        (field of the effect, reason), None when it can: a metric to read, a subject
+        reachable from the episode's, and a metric kept per that subject."""
+        name = self.metric or rule_metric
+        if name is None:
+            return "metric", "an event rule's effect must name the metric it aims at"
+        kind = self.subject_kind(rule_subject)
+        if not EFFECT_SUBJECTS[rule_subject]:
+            return "subject", (f"no metric is kept per {rule_subject}, so the actions of a "
+                               f"{rule_subject} rule have no effect to check")
+        if kind not in EFFECT_SUBJECTS[rule_subject]:
+            possible = ", ".join(("same", *EFFECT_SUBJECTS[rule_subject][1:]))
+            return "subject", (f"a {rule_subject} episode has no {kind} to read an effect on "
+                               f"(possible: {possible})")
+        m = METRICS_BY_NAME[name]
+        if m.mart not in SUBJECT_MARTS[kind]:
+            fits = [s for s, marts in SUBJECT_MARTS.items() if m.mart in marts]
+            return "metric", (f"{name} is kept in {m.mart}, which cannot be read per {kind} "
+                              f"(it is kept per {' or '.join(fits) or 'no subject'})")
+        if m.is_ratio and not 0 <= self.target.value <= 1:
+            return "target.value", (f"{name} is a ratio: the target must lie in [0, 1] "
+                                    f"(got {self.target.value:g})")
+        return None
+
+
 class Action(_Strict):
-    """Who is asked to do what when the rule fires: a roster role, a channel, a template."""
+    """Who is asked to do what when the rule fires: a roster role, a channel, a template,
+    and optionally the effect the action aims at (overriding the rule's)."""
 
     id: Id
     role: str
@@ -111,6 +182,7 @@ class Action(_Strict):
     template: str
     due_hours: Annotated[float, Field(strict=True, gt=0, le=24 * 31, allow_inf_nan=False)] \
         | None = None
+    effect: Effect | None = None
 
     @field_validator("role")
     @classmethod
@@ -142,6 +214,19 @@ class Escalation(_Strict):
         return _known("role", v, ROLES)
 
 
+def _checkable(info: ValidationInfo) -> bool:
+    """Whether effects can be checked against the rule's metric and subject: exactly one of
+    metric and event, valid and fitting the subject (else that is the error reported)."""
+    d = info.data
+    if not {"metric", "event", "subject"} <= set(d):
+        return False
+    if (d["metric"] is None) == (d["event"] is None):
+        return False
+    if d["metric"] is not None:
+        return METRICS_BY_NAME[d["metric"]].mart in SUBJECT_MARTS[d["subject"]]
+    return d["subject"] in EVENT_SUBJECTS[d["event"]]
+
+
 class Rule(_Strict):
     """One alert rule. Metric rules run the episode state machine over windows; event
     rules count source events per subject and plant day."""
@@ -161,6 +246,8 @@ class Rule(_Strict):
     notify_resolved: bool = True
     actions: tuple[Action, ...] = ()
     escalation: Escalation | None = None
+    effect: Effect | None = Field(default=None, description=(
+        "the effect every action aims at unless it declares its own"))
 
     @field_validator("metric")
     @classmethod
@@ -187,8 +274,23 @@ class Rule(_Strict):
 
     @field_validator("actions")
     @classmethod
-    def _unique_actions(cls, v: tuple[Action, ...]) -> tuple[Action, ...]:
+    def _unique_actions(cls, v: tuple[Action, ...], info: ValidationInfo) -> tuple[Action, ...]:
         _no_doubles("action", [a.id for a in v])
+        if _checkable(info):
+            for a in v:
+                problem = a.effect and a.effect.problem(info.data["metric"],
+                                                        info.data["subject"])
+                if problem:
+                    raise ValueError(f"action {a.id}: effect.{problem[0]}: {problem[1]}")
+        return v
+
+    @field_validator("effect")
+    @classmethod
+    def _effect_readable(cls, v: Effect | None, info: ValidationInfo) -> Effect | None:
+        if v is not None and _checkable(info):
+            problem = v.problem(info.data["metric"], info.data["subject"])
+            if problem:
+                raise ValueError(f"{problem[0]}: {problem[1]}")
         return v
 
     @model_validator(mode="after")
@@ -242,6 +344,17 @@ class Rule(_Strict):
     @property
     def metric_definition(self) -> Metric | None:
         return METRICS_BY_NAME[self.metric] if self.metric else None
+
+    def effect_of(self, action_id: str) -> Effect | None:
+        """The effect action `action_id` aims at: its own, else the rule's; the metric filled
+        in with the rule's own when the effect names none. None: nothing to check."""
+        action = next((a for a in self.actions if a.id == action_id), None)
+        if action is None:  # a route's receiver or an escalation: told, not asked to act
+            return None
+        effect = action.effect or self.effect
+        if effect is None or effect.metric is not None:
+            return effect
+        return effect.model_copy(update={"metric": self.metric})
 
     @property
     def thresholds(self) -> dict[str, float]:
