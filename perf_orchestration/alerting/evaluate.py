@@ -52,7 +52,8 @@ def evaluate_metric_rules(engine: Engine, rules: RuleSet, start: datetime, end: 
     """Run every metric rule over the windows starting in [start, end) (UTC naive)."""
     result = EvaluationResult()
     for rule in rules.metric_rules:
-        observations = subject_observations(engine, rule.metric, rule.subject, start, end)
+        observations = subject_observations(engine, rule.metric, rule.subject, start, end,
+                                            rule.condition.against_days)
         result.add(record_metric_evaluation(engine, rule, rules.stamp, observations,
                                             recorded_by=RULES_ASSET, run_id=run_id, now=now))
     return result

@@ -9,14 +9,14 @@ is measured from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from perf_orchestration.alerting.rules.episodes import Observation
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
-from perf_orchestration.metrics.library import TEAM_HOURLY, metric
+from perf_orchestration.metrics.library import DELIVERY_HOURLY, TEAM_HOURLY, metric
 from perf_orchestration.plant_calendar import period_end
 from perf_orchestration.tables import RAW_TABLES
 
@@ -146,10 +146,50 @@ def device_day_observations(engine: Engine, metric_name: str, start: datetime, e
     return out
 
 
+def line_day_observations(engine: Engine, metric_name: str, start: datetime, end: datetime,
+                          against_days: int | None = None) -> dict[str, list[Observation]]:
+    """Per production line, a delivery metric for the plant days starting in [start, end)
+    (marts.delivery_daily): the day's summed numerator over its summed denominator, or with
+    `against_days` that value minus the same ratio over the line's previous N days (None
+    without them). The signal is the newest order line of the day to reach the ERP."""
+    m = metric(metric_name)
+    cols = (m.numerator, m.denominator)
+    daily = sa.table("delivery_daily", sa.column("line_id"), sa.column("day_start"),
+                     *(sa.column(c) for c in cols), schema="marts")
+    first = start - timedelta(days=against_days or 0)
+    lines = RAW_TABLES["erp_order_lines"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(daily.c.line_id, daily.c.day_start,
+                                      *(daily.c[c] for c in cols))
+                            .where(daily.c.day_start >= first, daily.c.day_start < end)
+                            .order_by(daily.c.line_id, daily.c.day_start)).all()
+        out: dict[str, list[Observation]] = {}
+        for i, r in enumerate(rows):
+            day = _dt(r.day_start)
+            if day < start:
+                continue
+            value = float(r[2]) / r[3] if r[2] is not None and r[3] else None
+            if against_days and value is not None:
+                before = [p for p in rows[:i] if p.line_id == r.line_id
+                          and day - timedelta(days=against_days) <= _dt(p.day_start) < day]
+                num, den = sum(p[2] or 0 for p in before), sum(p[3] or 0 for p in before)
+                value = value - num / den if before and den else None
+            day_end = period_end("day_start", day)
+            signal = conn.execute(sa.select(sa.func.max(lines.c.updated_at)).where(
+                lines.c.production_line_id == r.line_id, lines.c.promised_ship_at >= day,
+                lines.c.promised_ship_at < day_end)).scalar()
+            out.setdefault(r.line_id, []).append(Observation(day, day_end, value, _dt(signal),
+                                                             line_id=r.line_id))
+    return out
+
+
 def subject_observations(engine: Engine, metric_name: str, subject_kind: str, start: datetime,
-                         end: datetime) -> dict[str, list[Observation]]:
-    """The windows a metric rule judges, per subject: team hours, line hours or device
-    days, for windows starting in [start, end) (UTC naive)."""
+                         end: datetime, against_days: int | None = None
+                         ) -> dict[str, list[Observation]]:
+    """The windows a metric rule judges, per subject: team hours, line hours (line days for
+    delivery metrics) or device days, for windows starting in [start, end) (UTC naive)."""
+    if subject_kind == "line" and metric(metric_name).mart == DELIVERY_HOURLY:
+        return line_day_observations(engine, metric_name, start, end, against_days)
     if subject_kind == "team":
         return {team: [Observation(h.window_start, h.window_end, h.value, h.signal_at,
                                    line_id=h.line_id) for h in hs]

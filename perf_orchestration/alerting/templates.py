@@ -70,6 +70,19 @@ def parameter_review(ctx: AlertContext) -> tuple[str, str]:
     return title, body
 
 
+def shift_schedule_review(ctx: AlertContext) -> tuple[str, str]:
+    title = (f"Shift-schedule review for line {ctx.subject}: {ctx.metric} up "
+             f"{_number(ctx.metric, ctx.value)}")
+    body = (f"{ctx.recipient_name},\n\n{ctx.description} on the plant day that began "
+            f"{ctx.local(ctx.episode_start)} (plant time): {ctx.metric} "
+            f"{_number(ctx.metric, ctx.value)} above the line's last days. Please review the "
+            f"shift schedule of line {ctx.subject} against its promised shipments for the next "
+            "three days, adjust it where output or dispatch falls short, and record the change "
+            "on the task. The effect is checked: on-time delivery is expected back within 72 "
+            "hours.")
+    return title, body
+
+
 def skill_gap_questionnaire(ctx: AlertContext) -> tuple[str, str]:
     title = f"Skill-gap questionnaire: {ctx.subject} failed {ctx.extra.get('count', 3)} times"
     body = (f"{ctx.recipient_name},\n\n{ctx.subject} failed {ctx.extra.get('count', 3)} times on "
@@ -105,8 +118,8 @@ def escalation_notice(ctx: AlertContext) -> tuple[str, str]:
 
 
 TEMPLATES = {f.__name__: f for f in (breach_alert, root_cause_checklist, parameter_review,
-                                      skill_gap_questionnaire, success_story, resolved_notice,
-                                      escalation_notice)}
+                                      shift_schedule_review, skill_gap_questionnaire,
+                                      success_story, resolved_notice, escalation_notice)}
 
 
 def render(template: str, ctx: AlertContext) -> tuple[str, str]:

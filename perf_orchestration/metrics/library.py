@@ -15,6 +15,7 @@ Label = Literal["iso", "plant"]
 Direction = Literal["higher", "lower"]
 
 TEAM_HOURLY = "team_hourly_quality"
+DELIVERY_HOURLY = "delivery_hourly"  # per production line and hour; delivery_daily per day
 # Marts that carry the team-hour quantities summed and every ratio recomputed from them.
 TEAM_ROLLUPS = ("team_daily_quality", "team_shift_quality", "team_weekly_quality",
                 "line_daily_quality", "plant_daily_quality")
@@ -142,7 +143,7 @@ METRICS: tuple[Metric, ...] = (
            "resolution_hours_total", "resolved_tickets", "lower", "hours",
            "Average hours from opening to resolution of the tickets resolved that day.",
            column="avg_resolution_hours"),
-    *(Metric(name, "plant", None, "delivery_hourly", numerator, denominator, direction,
+    *(Metric(name, "plant", None, DELIVERY_HOURLY, numerator, denominator, direction,
              "ratio", description, rollup_marts=("delivery_daily",))
       for name, numerator, denominator, direction, description in (
           ("on_time_delivery_rate", "lines_on_time", "lines_due", "higher",

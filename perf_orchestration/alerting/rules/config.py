@@ -31,7 +31,12 @@ from pydantic import (
 from perf_orchestration.config.bundled import bundled_file
 from perf_orchestration.config.loading import ConfigError, parse_yaml, validation_problems
 from perf_orchestration.ingestion.entities import ROLES
-from perf_orchestration.metrics.library import METRICS_BY_NAME, TEAM_HOURLY, Metric
+from perf_orchestration.metrics.library import (
+    DELIVERY_HOURLY,
+    METRICS_BY_NAME,
+    TEAM_HOURLY,
+    Metric,
+)
 from perf_orchestration.metrics.lines import LINE_CONFIG_FILE, load_line_config
 
 RULES_FILE = "rules.yaml"
@@ -48,8 +53,8 @@ CHANNELS = ("webhook", "email", "task")
 # The names alerting.templates renders; kept here so loading rules does not pull in
 # the rendering code (tests check both lists agree).
 TEMPLATE_NAMES = ("breach_alert", "root_cause_checklist", "parameter_review",
-                  "skill_gap_questionnaire", "success_story", "resolved_notice",
-                  "escalation_notice")
+                  "shift_schedule_review", "skill_gap_questionnaire", "success_story",
+                  "resolved_notice", "escalation_notice")
 # Source events an event rule may count, and the subject each is counted per: a failure
 # belongs to its device, a renewal to its owner (the account manager).
 EVENT_SUBJECTS: dict[str, tuple[str, ...]] = {
@@ -61,7 +66,7 @@ EVENTS = tuple(EVENT_SUBJECTS)
 # line, a device-day metric per device. No metric is kept per person.
 SUBJECT_MARTS: dict[str, tuple[str, ...]] = {
     "team": (TEAM_HOURLY,),
-    "line": (TEAM_HOURLY,),
+    "line": (TEAM_HOURLY, DELIVERY_HOURLY),  # delivery metrics are judged per line-day
     "device": ("device_daily_reliability",),
     "person": (),
 }
@@ -107,6 +112,9 @@ class Condition(_Strict):
 
     op: Op | None = None
     threshold: Number | None = None
+    # compare the window's value minus the metric over the subject's previous N days (a
+    # ratio of their summed counts): "delay rate up 5 points against the last 7 days"
+    against_days: Annotated[int, Field(strict=True, ge=1, le=90)] | None = None
     count_at_least: Annotated[int, Field(strict=True, ge=1)] | None = None
     per: EventPer | None = None
 
@@ -312,7 +320,15 @@ class Rule(_Strict):
                                      "are no team, line, device or person: no rule can watch it")
                 raise ValueError(f"subject: {self.metric} is kept per {m.mart}, so the subject "
                                  f"must be {' or '.join(fits)}, not {self.subject}")
-            if m.is_ratio:
+            if c.against_days is not None and m.mart != DELIVERY_HOURLY:
+                raise ValueError(f"condition: against_days needs day windows; {self.metric} is "
+                                 f"judged per {m.mart} window")
+            if m.is_ratio and c.against_days is not None:
+                out = {k: t for k, t in self.thresholds.items() if not -1 <= t <= 1}
+                if out:
+                    raise ValueError(f"{self.metric} is a ratio: a change against the last "
+                                     "days lies in [-1, 1]")
+            elif m.is_ratio:
                 out = {k: t for k, t in self.thresholds.items() if not 0 <= t <= 1}
                 if out:
                     raise ValueError(f"{self.metric} is a ratio: thresholds must lie in [0, 1] "
@@ -320,8 +336,8 @@ class Rule(_Strict):
         else:
             if c.count_at_least is None or c.per is None:
                 raise ValueError("condition: an event rule needs count_at_least and per")
-            if c.op is not None or c.threshold is not None:
-                raise ValueError("condition: op/threshold belong to metric rules")
+            if c.op is not None or c.threshold is not None or c.against_days is not None:
+                raise ValueError("condition: op/threshold/against_days belong to metric rules")
             if c.per == "event" and c.count_at_least != 1:
                 raise ValueError("condition: per event means each event fires on its own, so "
                                  "count_at_least must be 1")
