@@ -17,11 +17,15 @@ from perf_orchestration.alerting.response import refresh_response_times
 from perf_orchestration.clock import CLOCK_TAG, on_clock
 from perf_orchestration.config.files import plant_rules
 
+# the marts rules and expected effects read their windows from
+WATCHED_MARTS = [dg.AssetKey(["marts", name]) for name in (
+    "team_hourly_quality", "device_daily_reliability", "delivery_daily")]
+
 
 @dg.asset(
     key=["ops", "alert_episodes"],
-    deps=[dg.AssetKey(["marts", "team_hourly_quality"]),
-          dg.AssetKey(["raw", "mes_equipment_events"])],
+    deps=[*WATCHED_MARTS, dg.AssetKey(["raw", "mes_equipment_events"]),
+          dg.AssetKey(["ops", "interface_health"])],
     description="Alert rules (rules.yaml) evaluated over the partition's hours: every state "
     "change in ops.alert_transitions, every episode with its signal, detection and firing "
     "times in ops.alert_episodes. The actions sensor delivers what fired.",
@@ -50,8 +54,7 @@ def alert_episodes_asset(context: dg.AssetExecutionContext) -> dg.MaterializeRes
 
 @dg.asset(
     key=["ops", "action_effects"],
-    deps=[alert_episodes_asset, dg.AssetKey(["marts", "team_hourly_quality"]),
-          dg.AssetKey(["marts", "device_daily_reliability"])],
+    deps=[alert_episodes_asset, *WATCHED_MARTS],
     description="Expected effects of the actions (rules.yaml `effect`): each fire action's "
     "metric for its subject over the windows after it, judged effective, not_effective or "
     "no_data once its horizon has passed on the warehouse's data clock (pending before), in "

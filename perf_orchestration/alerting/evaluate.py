@@ -40,6 +40,7 @@ from perf_orchestration.alerting.store import (
 )
 from perf_orchestration.plant_calendar import calendar_row, period_end
 from perf_orchestration.tables import RAW_TABLES, alert_episodes, alert_transitions
+from perf_orchestration.tables.ops import interface_health
 
 
 def _dt(value):
@@ -59,24 +60,46 @@ def evaluate_metric_rules(engine: Engine, rules: RuleSet, start: datetime, end: 
     return result
 
 
+def _failures(conn: sa.Connection, day_start: datetime, day_end: datetime) -> list:
+    events_table = RAW_TABLES["mes_equipment_events"]
+    return conn.execute(sa.select(events_table.c.device_id, events_table.c.occurred_at,
+                                  events_table.c.event_id)
+                        .where(events_table.c.event_type == "failure",
+                               events_table.c.occurred_at >= day_start,
+                               events_table.c.occurred_at < day_end)).all()
+
+
+def _interface_gaps(conn: sa.Connection, day_start: datetime, day_end: datetime) -> list:
+    """Hours a link was over its gap threshold, as events at the hour's end (the moment the
+    gap was seen, counted in that hour's plant day), each named link@hour."""
+    if "interface_health" not in sa.inspect(conn).get_table_names(schema="ops"):
+        return []
+    return [(r.link, _dt(r.hour_end) - timedelta(microseconds=1), f"{r.link}@{r.partition_key}")
+            for r in conn.execute(
+        sa.select(interface_health.c.link, interface_health.c.hour_end,
+                  interface_health.c.partition_key)
+        .where(interface_health.c.over_threshold == 1,
+               interface_health.c.hour_end > day_start, interface_health.c.hour_end <= day_end)
+        .order_by(interface_health.c.hour_end))]
+
+
+EVENT_READERS = {"equipment_failure": _failures, "interface_gap": _interface_gaps}
+
+
 def evaluate_event_rules(engine: Engine, rules: RuleSet, start: datetime, end: datetime,
                          run_id: str | None = None, now: datetime | None = None
                          ) -> EvaluationResult:
-    """Count failures per device and plant day for the days the hours [start, end) touch."""
+    """Count failures per device, and hours over the gap threshold per link, per plant day
+    for the days the hours [start, end) touch."""
     result = EvaluationResult()
-    events_table = RAW_TABLES["mes_equipment_events"]
     for rule in rules.event_rules:
-        if rule.event != "equipment_failure":
+        if rule.event not in EVENT_READERS:
             continue  # other events (CRM renewals) belong to the feedback loop
         day_start = calendar_row(start.replace(tzinfo=UTC))["day_start"]
         day_end = period_end("day_start", calendar_row(
             (end - timedelta(microseconds=1)).replace(tzinfo=UTC))["day_start"])
         with engine.begin() as conn:
-            rows = conn.execute(sa.select(events_table.c.device_id, events_table.c.occurred_at,
-                                          events_table.c.event_id)
-                                .where(events_table.c.event_type == "failure",
-                                       events_table.c.occurred_at >= day_start,
-                                       events_table.c.occurred_at < day_end)).all()
+            rows = EVENT_READERS[rule.event](conn, day_start, day_end)
             events = []
             for device, at, event_id in rows:
                 at = _dt(at).replace(tzinfo=UTC)

@@ -1,7 +1,8 @@
 """Who receives an action: the HR roster's people of a role for the alert's subject.
 
 A team subject reaches that team's role holders; a device reaches its team's (devices
-are named <team>-D<nn>); a line reaches the role holders of every team on the line.
+are named <team>-D<nn>); a line reaches the role holders of every team on the line; a
+link between systems (an interface) reaches the role's holders in every team.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def subject_teams(engine: Engine, subject_kind: str, subject: str) -> list[str]:
             return list(conn.execute(sa.select(teams.c.team_id)
                                      .where(teams.c.line_id == subject)
                                      .order_by(teams.c.team_id)).scalars())
+    if subject_kind == "link":  # an interface serves the whole plant
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(teams.c.team_id).order_by(teams.c.team_id))
+                        .scalars())
     if subject_kind == "person":
         with engine.connect() as conn:
             return list(conn.execute(sa.select(employees.c.team_id)

@@ -3,8 +3,8 @@ how old that sync is at the hour's end, and whether that is over the link's thre
 
 The links:
 
-- `<system>→warehouse`, one per source system with hourly data: the newest source record
-  landed from any of its entities (`ops.ingestion_log.newest_source_update`).
+- `<system>→warehouse`, one per source system with hourly data: the newest hour every
+  hourly entity of the system has landed (`ops.ingestion_log`, with rows or none).
 - `wms→tms`: the stock the TMS holds, i.e. the newest WMS snapshot it received
   (`raw.tms_stock_receipts`), or the snapshot a dispatch says it was planned on
   (`raw.tms_dispatches.stock_taken_at`): a TMS that got nothing still shows its old stock.
@@ -134,21 +134,37 @@ SYSTEM_LINKS = {"erp→wms": _erp_wms, "wms→tms": _wms_tms}
 
 
 def _warehouse(system: str):
+    """The system→warehouse link: an hour is synced when every hourly entity of the system
+    has landed it (a row in ops.ingestion_log, with rows or none); the last sync is the end
+    of the newest such hour. A quiet night is synced; an hour whose fetch failed is not."""
     tables = [e.table for e in ENTITIES if e.system == system and e.partitioned]
 
     def series(conn, hours, start, end):
-        latest = _Latest([(r.newest_source_update, r.newest_source_update,
-                           f"{r.entity}@{r.partition_key}") for r in conn.execute(
-            sa.select(ingestion_log.c.entity, ingestion_log.c.partition_key,
-                      ingestion_log.c.newest_source_update)
-            .where(ingestion_log.c.entity.in_(tables),
-                   ingestion_log.c.newest_source_update.is_not(None),
-                   ingestion_log.c.newest_source_update < end))])
+        calendar = conn.execute(
+            sa.select(plant_calendar.c.partition_key, plant_calendar.c.hour_end)
+            .where(plant_calendar.c.hour_start >= start - LOOKBACK,
+                   plant_calendar.c.hour_start < end)
+            .order_by(plant_calendar.c.hour_start)).all()
+        if not calendar:
+            return [(None, None, "") for _ in hours]
+        logged: dict[str, set[str]] = {}
+        for entity, key in conn.execute(
+                sa.select(ingestion_log.c.entity, ingestion_log.c.partition_key).distinct()
+                .where(ingestion_log.c.entity.in_(tables),
+                       ingestion_log.c.partition_key >= calendar[0].partition_key,
+                       ingestion_log.c.partition_key <= calendar[-1].partition_key)):
+            logged.setdefault(key, set()).add(entity)
+        synced: dict[datetime, tuple[datetime | None, str]] = {}
+        last: tuple[datetime | None, str] = (None, "")
+        for key, hour_end in calendar:
+            if logged.get(key, set()) >= set(tables):
+                last = (hour_end, f"ops.ingestion_log:{system}@{key}")
+            synced[hour_end] = last
         out = []
         for hour_end in hours:
-            seen = latest.at(hour_end)
-            out.append((seen[0], (hour_end - seen[0]).total_seconds() / HOUR_S, seen[1])
-                       if seen else (None, None, ""))
+            at, evidence = synced.get(hour_end, (None, ""))
+            out.append((at, (hour_end - at).total_seconds() / HOUR_S, evidence)
+                       if at else (None, None, ""))
         return out
     return series
 

@@ -43,7 +43,7 @@ RULES_FILE = "rules.yaml"
 BUNDLED_RULES = bundled_file(RULES_FILE)
 
 Op = Literal["<", "<=", ">", ">="]
-SubjectKind = Literal["team", "line", "device", "person"]
+SubjectKind = Literal["team", "line", "device", "person", "link"]
 EffectSubject = Literal["same", "team", "line", "device"]
 NoDataPolicy = Literal["keep", "ok", "alerting"]
 ErrorPolicy = Literal["keep", "error"]
@@ -60,6 +60,8 @@ TEMPLATE_NAMES = ("breach_alert", "root_cause_checklist", "parameter_review",
 EVENT_SUBJECTS: dict[str, tuple[str, ...]] = {
     "equipment_failure": ("device",),
     "crm_renewal": ("person",),
+    # an hour in which a link (ops.interface_health) is over its gap threshold
+    "interface_gap": ("link",),
 }
 EVENTS = tuple(EVENT_SUBJECTS)
 # The marts whose grain matches a subject: a team-hour metric can be judged per team or per
@@ -69,6 +71,7 @@ SUBJECT_MARTS: dict[str, tuple[str, ...]] = {
     "line": (TEAM_HOURLY, DELIVERY_HOURLY),  # delivery metrics are judged per line-day
     "device": ("device_daily_reliability",),
     "person": (),
+    "link": (),
 }
 # The subjects an expected effect may be read on, from the episode's subject: the subject
 # itself, the line of a team, and the team or line of a device.
@@ -77,6 +80,7 @@ EFFECT_SUBJECTS: dict[str, tuple[str, ...]] = {
     "line": ("line",),
     "device": ("device", "team", "line"),
     "person": (),
+    "link": (),
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
