@@ -91,7 +91,8 @@ def test_the_outputs_name_only_the_plant_s_teams_devices_and_workshops(plant_dem
     assert {r["team_id"] for r in summary["team_daily_metrics"]} == \
         {t.id for t in production_teams(scenario)}
     subjects = {a["subject"] for a in summary["alerts"]}
-    assert subjects <= teams | plant_names(scenario)["devices"]
+    links = {i["link"] for i in summary.get("interfaces", [])}
+    assert subjects <= teams | plant_names(scenario)["devices"] | links
     for report in summary["reports"].values():
         departments = [w["department"] for w in report["hr_workbooks"]]
         assert set(departments) == plant_names(scenario)["workshops"]

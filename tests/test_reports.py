@@ -81,7 +81,10 @@ def test_hr_workbooks_have_a_sheet_per_team_with_the_formatting_hr_expects(demo_
     wb = load_workbook(demo_dir / paint["file"])
     for w in reports["hr_workbooks"]:
         sheets = load_workbook(demo_dir / w["file"], read_only=True).sheetnames
-        assert {s.split()[0] for s in sheets} == by_department[w["department"]]
+        assert sheets[-1] == "Breakpoints 3x3"  # the plant's chains, in every workbook
+        assert {s.split()[0] for s in sheets[:-1]} == by_department[w["department"]]
+    chains = [r for r in wb["Breakpoints 3x3"].iter_rows(min_row=4, values_only=True) if r[0]]
+    assert chains[0][:2] == (1, 0) and any("wms→tms" in (r[2] or "") for r in chains)
     ws = wb["T3 Painting"]
     assert ws.freeze_panes == "A4"
     header = [c.value for c in ws[3]]

@@ -91,8 +91,12 @@ def test_bundled_rules_load():
     dev = rules.rule("device-failures-3-per-day")
     assert (dev.event, dev.condition.count_at_least, dev.condition.per) == (
         "equipment_failure", 3, "day")
-    assert [r.id for r in rules.metric_rules] == ["fai-below-92-5"]
-    assert [r.id for r in rules.event_rules] == ["device-failures-3-per-day"]
+    assert [r.id for r in rules.metric_rules] == ["fai-below-92-5", "delivery-delay-up-5-points"]
+    assert [r.id for r in rules.event_rules] == ["device-failures-3-per-day", "interface-gap"]
+    delay = rules.rule("delivery-delay-up-5-points")
+    assert (delay.subject, delay.condition.against_days, delay.condition.threshold) == (
+        "line", 7, 0.05)
+    assert rules.rule("interface-gap").subject == "link"
     with pytest.raises(KeyError, match="fai-below-92-5"):
         rules.rule("nope")
 

@@ -217,5 +217,5 @@ systems:
     assert raised.value.problems == [
         f"{path}: systems.mes.entities.output_hourly: unknown entity (known for mes: "
         "production, first_article_inspections, equipment_events, equipment_checks, "
-        "changeovers, planned_stops, process_measurements)",
+        "changeovers, planned_stops, process_measurements, maintenance_log)",
         f"{path}: systems.scada: unknown system (known: {', '.join(SYSTEMS)})"]

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from perf_orchestration.alerting.observations import team_hour_observations
+from perf_orchestration.alerting.observations import subject_observations
 from perf_orchestration.alerting.recipients import recipients
 from perf_orchestration.alerting.rules import (
     Event,
-    Observation,
     backtest,
     evaluate_events,
     load_rules,
@@ -58,10 +57,8 @@ def run_backtest(rules_path: str | None, start_text: str, end_text: str,
           "(nothing is sent)")
     try:
         for rule in rules.metric_rules:
-            hours = team_hour_observations(engine, rule.metric, start, end)
-            report = backtest(rule, {team: [Observation(h.window_start, h.window_end, h.value,
-                                                        h.signal_at, line_id=h.line_id)
-                                            for h in hs] for team, hs in hours.items()})
+            report = backtest(rule, subject_observations(
+                engine, rule.metric, rule.subject, start, end, rule.condition.against_days))
             print(f"\n{rule.id}: {report.fired_count} episode(s) would have fired")
             for ep in report.episodes:
                 print(f"  {ep.subject}: from {_local(ep.episode_start)}, fired "

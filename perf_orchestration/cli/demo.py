@@ -277,8 +277,12 @@ def _people_loop(defs, instance, logger, progress, server: SimulatorServer, url:
     answered_at = datetime.now(plant_tz()).replace(microsecond=0).isoformat()
     server.add_records("hr", "feedback_responses", answers_for(asked, answered_at))
     progress(f"people: {len(asked)} request(s) answered in the forms source")
-    results.append(job.execute_in_process(instance=instance, raise_on_error=False,
-                                          run_config={"loggers": {"console": {}}}))
+    # the second run is what the answers change: the forms source and everything below it
+    again = dg.AssetSelection.assets(["raw", "hr_feedback_responses"]).downstream()
+    results.append(job.execute_in_process(
+        instance=instance, raise_on_error=False, run_config={"loggers": {"console": {}}},
+        asset_selection=sorted(again.resolve(defs.resolve_asset_graph())
+                               & job.asset_layer.executable_asset_keys)))
     return results
 
 

@@ -19,6 +19,7 @@ from perf_orchestration.ingestion.landing import latest_partition_counts
 from perf_orchestration.people.summary import people_summary
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.tables.marts import role_snapshots
+from perf_orchestration.tables.ops import interface_health
 from perf_orchestration.warehouse import make_engine
 from perf_orchestration.workbooks.report import intake_summary
 
@@ -81,6 +82,7 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         people = people_summary(engine)
         response_speed = response_speed_summary(engine)
         role_snapshots = role_snapshot_summary(engine)
+        interfaces = interface_summary(engine)
         chains = [{k: c[k] for k in ("chain", "problem", "problem_kind", "problem_id", "scope",
                                      "impact", "ends_at_interface", "note", "text", "steps")}
                   for c in read_chains(engine)]
@@ -122,8 +124,31 @@ def build_summary(*, scenario: Scenario, warehouse_url: str, partitions: tuple[s
         "response_speed": response_speed,
         "role_snapshots": role_snapshots,
         "breakpoints": chains,
+        "interfaces": interfaces,
         "workbooks": workbooks,
     }
+
+
+def interface_summary(engine) -> list[dict]:
+    """Per link: its last hour judged (last sync, age, threshold, broken or not) and the
+    hours it was over its threshold ([] before ops.interface_health exists)."""
+    if "interface_health" not in sa.inspect(engine).get_table_names(schema="ops"):
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(interface_health).order_by(
+            interface_health.c.link, interface_health.c.hour_end)).mappings().all()
+    out: dict[str, dict] = {}
+    for r in rows:
+        link = out.setdefault(r["link"], {"link": r["link"], "kind": r["kind"],
+                                          "threshold_hours": r["threshold_hours"],
+                                          "hours_over_threshold": [], "worst_age_hours": None})
+        if r["over_threshold"]:
+            link["hours_over_threshold"].append(r["partition_key"])
+        if r["age_hours"] is not None:
+            link["worst_age_hours"] = max(link["worst_age_hours"] or 0.0, r["age_hours"])
+        link.update(last_hour=r["partition_key"], last_sync_at=iso(r["last_sync_at"]),
+                    age_hours=r["age_hours"], broken=bool(r["over_threshold"]))
+    return list(out.values())
 
 
 def role_snapshot_summary(engine) -> dict:

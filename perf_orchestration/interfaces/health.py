@@ -10,7 +10,8 @@ The links:
   (`raw.tms_dispatches.stock_taken_at`): a TMS that got nothing still shows its old stock.
 - `erp→wms`: order lines released in the ERP and not yet received by the WMS; the link's
   age is the wait of the oldest such line (0 when none waits: a link with nothing to
-  carry is not broken).
+  carry is not broken). Lines released before the first hour of WMS receipts the
+  warehouse holds are not judged: their receipts, if any, were never landed.
 
 The data says when each link last worked, so an outage that began before the hours being
 judged shows with its full age (a link down for 50 hours reads 50 h, not the hours of the
@@ -103,14 +104,33 @@ def _wms_tms(conn, hours, start, end) -> list[tuple[datetime | None, float | Non
     return out
 
 
+def _landed_since(conn, table: str, start: datetime) -> datetime | None:
+    """The start of the first hour of `table` the warehouse has landed since `start`."""
+    first = conn.execute(sa.select(sa.func.min(ingestion_log.c.partition_key)).where(
+        ingestion_log.c.entity == table,
+        ingestion_log.c.partition_key >= _key_at(conn, start))).scalar()
+    if first is None:
+        return None
+    return conn.execute(sa.select(plant_calendar.c.hour_start)
+                        .where(plant_calendar.c.partition_key == first)).scalar()
+
+
+def _key_at(conn, moment: datetime) -> str:
+    key = conn.execute(sa.select(sa.func.min(plant_calendar.c.partition_key))
+                       .where(plant_calendar.c.hour_start >= moment)).scalar()
+    return key or ""
+
+
 def _erp_wms(conn, hours, start, end) -> list[tuple[datetime | None, float | None, str]]:
     lines, receipts = RAW_TABLES["erp_order_lines"], RAW_TABLES["wms_order_receipts"]
+    # a line released before the WMS side's landed history has no receipt to find: not judged
+    since = _landed_since(conn, "wms_order_receipts", start - LOOKBACK) or start
     received = {r.line_id: r.received_at for r in conn.execute(
         sa.select(receipts.c.line_id, receipts.c.received_at)
         .where(receipts.c.received_at >= start - LOOKBACK))}
     released = sorted((r.released_at, r.line_id) for r in conn.execute(
         sa.select(lines.c.released_at, lines.c.line_id).where(
-            lines.c.released_at >= start - LOOKBACK, lines.c.released_at < end)))
+            lines.c.released_at >= since, lines.c.released_at < end)))
     latest = _Latest([(at, at, line) for line, at in received.items() if at is not None])
     waiting: list[tuple[datetime, str]] = []
     out, i = [], 0

@@ -168,14 +168,13 @@ def _stock(scenario: Scenario, products: list[str],
            outages: list[tuple[datetime, datetime]], out: dict[str, list[Row]]) -> None:
     """Hourly WMS snapshots per product, and the TMS's receipt of each unless the wms→tms
     link was down when it was taken."""
-    tz = scenario.tz
     for product in products:  # lines of one kind make the same products: one stock each
         rng = rng_for(scenario, "delivery", "stock", product)
         on_hand = rng.randint(200, 800)
         for hour in hour_starts(scenario):
             taken = hour + timedelta(minutes=SNAPSHOT_MINUTE)
             on_hand = max(0, on_hand + rng.randint(-40, 40))
-            snapshot = f"SS-{product}-{taken.astimezone(tz):%Y%m%d%H}"
+            snapshot = f"SS-{product}-{taken:%Y%m%d%H}Z"  # UTC: one per hour across DST
             out["wms_stock_snapshots"].append({
                 "snapshot_id": snapshot, "product": product, "on_hand": on_hand,
                 "taken_at": taken, "updated_at": taken + timedelta(seconds=20)})
