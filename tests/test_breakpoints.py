@@ -7,11 +7,14 @@ history stops a chain where the data stops; a bad causes.yaml is one line per en
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from _plant_flow import run_flow, unbalanced_windows
 
+from perf_orchestration.alerting.evaluate import evaluate_metric_rules
+from perf_orchestration.alerting.observations import subject_observations
 from perf_orchestration.alerting.rules import load_rules
 from perf_orchestration.breakpoints.config import load_causes
 from perf_orchestration.breakpoints.store import read_chains, run_breakpoints
@@ -20,6 +23,7 @@ from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.interfaces.config import load_interfaces
 from perf_orchestration.interfaces.health import judge
 from perf_orchestration.scenarios.config import Scenario
+from perf_orchestration.tables import alert_episodes
 from perf_orchestration.warehouse import make_engine
 
 TEAMS = [
@@ -91,6 +95,31 @@ def test_an_outage_of_another_link_is_found_down_to_the_interface(warehouse_url,
     assert "the deepest supported break, on an interface" in "\n".join(lines)
     assert any("raw.erp_order_lines:" in line and "landed by run run-1" in line
                for line in lines)
+
+
+def test_the_delivery_rule_fires_against_the_days_before(warehouse_url, monkeypatch):
+    """delivery-delay-up-5-points on line-day windows: the outage day's delay rate against
+    the day before it (the only history there is) fires for the lines it hurt."""
+    scenario = _scenario("erp-wms-outage")
+    _chains(warehouse_url, scenario, monkeypatch)
+    rules = load_rules()
+    rule = rules.rule("delivery-delay-up-5-points")
+    engine = make_engine(warehouse_url)
+    try:
+        windows = subject_observations(engine, rule.metric, "line", scenario.start.replace(
+            tzinfo=None) - timedelta(hours=1), scenario.end.replace(tzinfo=None),
+            rule.condition.against_days)
+        evaluate_metric_rules(engine, rules, datetime(2026, 3, 10, 23), datetime(2026, 3, 11, 23))
+        fired = engine.connect().execute(sa.select(alert_episodes.c.subject).where(
+            alert_episodes.c.rule_id == rule.id, alert_episodes.c.fired_at.is_not(None))) \
+            .scalars().all()
+    finally:
+        engine.dispose()
+    first_days = [w[0] for w in windows.values()]
+    assert all(w.value is None for w in first_days)  # no day before the first: not judged
+    second = {line: w[1].value for line, w in windows.items()}
+    assert max(second.values()) > 0.05 and set(fired) == {
+        line for line, v in second.items() if v is not None and v > 0.05}
 
 
 def test_a_production_dip_is_found_and_no_interface_is_blamed(sqlite_url, monkeypatch):

@@ -168,11 +168,12 @@ def line_day_observations(engine: Engine, metric_name: str, start: datetime, end
             day = _dt(r.day_start)
             if day < start:
                 continue
-            value = float(r[2]) / r[3] if r[2] is not None and r[3] else None
+            value = float(r[2]) / float(r[3]) if r[2] is not None and r[3] else None
             if against_days and value is not None:
                 before = [p for p in rows[:i] if p.line_id == r.line_id
                           and day - timedelta(days=against_days) <= _dt(p.day_start) < day]
-                num, den = sum(p[2] or 0 for p in before), sum(p[3] or 0 for p in before)
+                num = sum(float(p[2] or 0) for p in before)
+                den = sum(float(p[3] or 0) for p in before)
                 value = value - num / den if before and den else None
             day_end = period_end("day_start", day)
             signal = conn.execute(sa.select(sa.func.max(lines.c.updated_at)).where(
