@@ -110,9 +110,10 @@ def test_the_delivery_rule_fires_against_the_days_before(warehouse_url, monkeypa
             tzinfo=None) - timedelta(hours=1), scenario.end.replace(tzinfo=None),
             rule.condition.against_days)
         evaluate_metric_rules(engine, rules, datetime(2026, 3, 10, 23), datetime(2026, 3, 11, 23))
-        fired = engine.connect().execute(sa.select(alert_episodes.c.subject).where(
-            alert_episodes.c.rule_id == rule.id, alert_episodes.c.fired_at.is_not(None))) \
-            .scalars().all()
+        with engine.connect() as conn:
+            fired = conn.execute(sa.select(alert_episodes.c.subject).where(
+                alert_episodes.c.rule_id == rule.id, alert_episodes.c.fired_at.is_not(None))) \
+                .scalars().all()
     finally:
         engine.dispose()
     first_days = [w[0] for w in windows.values()]
