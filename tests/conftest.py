@@ -120,20 +120,6 @@ def fresh_pg_instance_env(pg_database):
         yield env
 
 
-def pytest_collection_modifyitems(items):
-    """Keep a file's tests on one worker (their module fixtures are built once), and the
-    files that read the default demo's output on one worker with it (`--dist loadgroup`;
-    a session fixture is per worker, so the demo would be built once per worker)."""
-    def module(item) -> str:
-        return item.nodeid.split("::")[0]
-
-    readers = {module(i) for i in items if "demo_dir" in getattr(i, "fixturenames", ())}
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(
-                "demo" if module(item) in readers else module(item)))
-
-
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """One `perfflow demo` on the embedded default, shared by every module that reads it
