@@ -229,7 +229,7 @@ def find_problems(conn, config: CausesConfig, rules: RuleSet, hours: Hours) -> l
                                                            len(unique[key].hours)):
             unique[key] = p
     return sorted(unique.values(), key=lambda p: (-p.impact, order[p.kind],
-                                                  -max((hours.keys.index(k) for k in p.hours),
+                                                  -max((hours.position[k] for k in p.hours),
                                                        default=-1)))
 
 

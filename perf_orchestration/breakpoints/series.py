@@ -9,8 +9,9 @@ a series, never 0.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,6 +32,12 @@ class Hours:
     keys: list[str]
     starts: dict[str, datetime]
     ends: dict[str, datetime]
+    position: dict[str, int] = field(init=False, repr=False)
+    ordered_starts: list[datetime] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.position = {k: i for i, k in enumerate(self.keys)}
+        self.ordered_starts = [self.starts[k] for k in self.keys]
 
     @classmethod
     def read(cls, conn: sa.Connection, start: datetime, end: datetime) -> Hours:
@@ -42,7 +49,7 @@ class Hours:
         return cls([r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
 
     def shifted(self, key: str, lag: int) -> str | None:
-        i = self.keys.index(key) - lag
+        i = self.position[key] - lag
         return self.keys[i] if 0 <= i < len(self.keys) else None
 
 
@@ -102,10 +109,9 @@ def _teams_of(conn, scope: str) -> list[str] | None:
 
 
 def _hour_of(hours: Hours, at: datetime) -> str | None:
-    for key in hours.keys:  # hours are few (days x 24); a scan is fine
-        if hours.starts[key] <= at < hours.ends[key]:
-            return key
-    return None
+    """The calendar hour `at` falls in (hours are in order and do not overlap)."""
+    i = bisect.bisect_right(hours.ordered_starts, at) - 1
+    return hours.keys[i] if i >= 0 and at < hours.ends[hours.keys[i]] else None
 
 
 def _event_rows(conn, table: str, time_col: str, scope: str, hours: Hours, *where):
