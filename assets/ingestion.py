@@ -1,20 +1,20 @@
-"""One guarded ingestion asset per source entity, built from the entity table."""
+"""One ingestion step per source system (a multi-asset: one asset per entity, each with its
+blocking checks), built from the entity table; the work itself is
+perf_orchestration/ingestion/runs.py."""
 
 import dagster as dg
-import sqlalchemy as sa
 from pydantic import Field
 
 from assets.partitions import PLANT_TIMEZONE, plant_days, window
 from perf_orchestration.config.loading import ConfigError
-from perf_orchestration.ingestion.client import SourceCallError
 from perf_orchestration.ingestion.entities import ENTITIES, Entity
 from perf_orchestration.ingestion.landing import (
     DEFAULT_BAD_SHARE_LIMIT,
     IngestionResult,
     Window,
     hourly_windows,
-    ingest,
 )
+from perf_orchestration.ingestion.runs import choose_workers, run_system
 from perf_orchestration.ingestion.sources import SourceSettingError
 from resources.sources import source_resource_key
 
@@ -28,6 +28,10 @@ class IngestionConfig(dg.Config):
         default=DEFAULT_BAD_SHARE_LIMIT,
         description="Largest share of fetched rows that may be quarantined for bad content",
     )
+    workers: int | None = Field(
+        default=None, ge=1,
+        description="Processes landing the run's units of work (an entity over up to two "
+        "weeks); unset: one per core for a run of several days on PostgreSQL, else 1")
 
 
 def _windows(context: dg.AssetExecutionContext) -> list[Window] | None:
@@ -65,76 +69,107 @@ def _metadata(result: IngestionResult) -> dict:
     }
 
 
-def build_ingestion_asset(entity: Entity) -> dg.AssetsDefinition:
-    """The asset landing `entity` into raw.<system>_<entity>, with its blocking checks."""
+def _specs(entity: Entity) -> tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]:
     key = dg.AssetKey(["raw", entity.table])
-    api_key = source_resource_key(entity.system)
-
-    @dg.asset(
-        key=key,
+    spec = dg.AssetSpec(
+        key=key, group_name="ingestion", owners=OWNERS, kinds={"python", "sql"},
         description=f"{entity.description} Landed from {entity.system.upper()} {entity.path}, "
         "validated by its Great Expectations suite; bad rows go to ops.quarantine.",
-        group_name="ingestion",
-        owners=OWNERS,
-        kinds={"python", "sql"},
-        partitions_def=plant_days if entity.partitioned else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if entity.partitioned else None,
-        required_resource_keys={"warehouse", api_key},
-        pool="warehouse_write",
-        check_specs=[
-            dg.AssetCheckSpec(BAD_ROWS_CHECK, asset=key, blocking=True,
-                              description="Quarantined share of fetched rows stays under the "
-                              "configured limit (exact duplicates excluded)."),
-            dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
-                              description="Every required column is present (no schema drift)."),
-        ],
-        tags={"system": entity.system},
+        tags={"system": entity.system})
+    checks = [
+        dg.AssetCheckSpec(BAD_ROWS_CHECK, asset=key, blocking=True,
+                          description="Quarantined share of fetched rows stays under the "
+                          "configured limit (exact duplicates excluded)."),
+        dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
+                          description="Every required column is present (no schema drift)."),
+    ]
+    return spec, checks
+
+
+def _checks(context, result: IngestionResult, limit: float) -> list[dg.AssetCheckResult]:
+    key = dg.AssetKey(["raw", result.entity.table])
+    missing = result.outcome.missing_columns
+    results = [
+        dg.AssetCheckResult(
+            asset_key=key, check_name=BAD_ROWS_CHECK, passed=result.bad_share <= limit,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"bad_share": float(round(result.bad_share, 6)), "limit": limit}),
+        dg.AssetCheckResult(
+            asset_key=key, check_name=SCHEMA_CHECK, passed=not missing,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"missing_columns": ", ".join(missing) or "none",
+                      "unexpected_columns":
+                          ", ".join(result.outcome.unexpected_columns) or "none"}),
+    ]
+    selected = context.selected_asset_check_keys
+    return [r for r in results if dg.AssetCheckKey(key, r.check_name) in selected]
+
+
+def build_system_asset(system: str, entities: list[Entity]) -> dg.AssetsDefinition:
+    """One step landing a system's entities (all time-partitioned, or all snapshots) into
+    raw.<system>_<entity>, each with its blocking checks; any subset may be selected."""
+    specs, check_specs = [], []
+    for entity in entities:
+        spec, checks = _specs(entity)
+        specs.append(spec)
+        check_specs += checks
+    partitioned = entities[0].partitioned
+    api_key = source_resource_key(system)
+
+    @dg.multi_asset(
+        name=f"{system}_{'ingestion' if partitioned else 'snapshots'}",
+        specs=specs, check_specs=check_specs, can_subset=True,
+        description=f"{system.upper()}: " + ", ".join(e.name for e in entities)
+        + (", landed by the run's hours." if partitioned else ", landed whole (snapshots)."),
+        partitions_def=plant_days if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        required_resource_keys={"warehouse", api_key}, pool="warehouse_write",
     )
-    def _ingest(context: dg.AssetExecutionContext, config: IngestionConfig) -> dg.MaterializeResult:
-        engine = context.resources.warehouse.get_engine()
+    def _ingest(context: dg.AssetExecutionContext, config: IngestionConfig):
+        chosen = [e for e in entities
+                  if dg.AssetKey(["raw", e.table]) in context.selected_asset_keys]
+        warehouse = context.resources.warehouse
+        engine, windows = warehouse.get_engine(), _windows(context)
         try:
-            client = getattr(context.resources, api_key).client()
-            result = ingest(engine, client, entity, _windows(context), context.run_id)
+            reader = getattr(context.resources, api_key).reader_factory()
         except (SourceSettingError, ConfigError) as exc:
-            raise dg.Failure(description=f"{entity.system.upper()} {entity.name}: {exc}. "
-                             "Nothing of this run was written.",
-                             metadata={"system": entity.system, "entity": entity.name}) from None
-        except SourceCallError as exc:
-            raise dg.Failure(description=str(exc),
-                             metadata={"system": exc.system, "endpoint": exc.endpoint}) from None
-        except sa.exc.OperationalError as exc:  # the server went away or restarted
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise dg.Failure(description=f"{system.upper()}: {exc}. Nothing of this run was "
+                             "written.", metadata={"system": system}) from None
+        done = run_system(engine, reader, chosen, windows, context.run_id,
+                          warehouse=warehouse.display_url,
+                          workers=choose_workers(engine, windows, config.workers))
+        if done.workers > 1:
+            context.log.info(f"{system.upper()}: {done.units} units of work over "
+                             f"{done.workers} worker processes")
+        for run in done.entities:
+            if run.result is None:
+                continue
+            result = run.result
+            context.log.info(
+                f"{result.entity.path}: {len(result.partitions)} partition(s), fetched "
+                f"{result.total('fetched')}, landed {result.total('landed')}, quarantined "
+                f"{result.total('quarantined')} ({result.total('duplicates')} duplicates), "
+                f"{result.stats.retries} retried call(s)")
+            yield dg.MaterializeResult(
+                asset_key=dg.AssetKey(["raw", result.entity.table]), metadata=_metadata(result),
+                check_results=_checks(context, result, config.bad_share_limit))
+        if done.failed:
             raise dg.Failure(
-                description=f"warehouse {context.resources.warehouse.display_url} lost the "
-                f"connection while landing raw.{entity.table}: {reason}. The landing is one "
-                "transaction, so nothing of this run was kept; re-run the partitions.") from None
-        missing = result.outcome.missing_columns
-        context.log.info(
-            f"{entity.path}: {len(result.partitions)} partition(s), fetched "
-            f"{result.total('fetched')}, landed {result.total('landed')}, quarantined "
-            f"{result.total('quarantined')} ({result.total('duplicates')} duplicates), "
-            f"{result.stats.retries} retried call(s)")
-        return dg.MaterializeResult(
-            metadata=_metadata(result),
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=BAD_ROWS_CHECK, passed=result.bad_share <= config.bad_share_limit,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"bad_share": float(round(result.bad_share, 6)),
-                              "limit": config.bad_share_limit}),
-                dg.AssetCheckResult(
-                    check_name=SCHEMA_CHECK, passed=not missing,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"missing_columns": ", ".join(missing) or "none",
-                              "unexpected_columns":
-                                  ", ".join(result.outcome.unexpected_columns) or "none"}),
-            ],
-        )
+                description="; ".join(r.error for r in done.failed),
+                metadata={"system": system,
+                          "entities_failed": ", ".join(r.entity.name for r in done.failed)})
 
     return _ingest
 
 
-ingestion_assets = [build_ingestion_asset(e) for e in ENTITIES]
+def _by_system() -> list[tuple[str, list[Entity]]]:
+    groups: dict[tuple[str, bool], list[Entity]] = {}
+    for entity in ENTITIES:
+        groups.setdefault((entity.system, entity.partitioned), []).append(entity)
+    return [(system, members) for (system, _), members in groups.items()]
+
+
+ingestion_assets = [build_system_asset(system, members) for system, members in _by_system()]
 ROSTER_SOURCES = (dg.AssetKey(["raw", "hr_teams"]), dg.AssetKey(["raw", "hr_employees"]))
 # snapshot entities (fetched whole, no partitions) other than the roster: the people loop's
 # records, the work logs of role snapshots and the customer history

@@ -116,7 +116,9 @@ def _env(url: str, warehouse: str, instance_db: str, admin_url: str, timezone: s
                 "PERFFLOW_DAGSTER_PG_DB": sa.make_url(instance_db).database,
                 "PERFFLOW_DAGSTER_PG_USER": admin.username or "postgres",
                 "PERFFLOW_DAGSTER_PG_PASSWORD": admin.password or ""})
-    for system in ("mes", "qms", "erp", "crm", "hr"):
+    from perf_orchestration.ingestion.entities import SYSTEMS
+
+    for system in SYSTEMS:
         env[f"PERFFLOW_{system.upper()}_URL"] = url
         env[f"PERFFLOW_{system.upper()}_TOKEN"] = TOKEN
     return env
@@ -165,7 +167,8 @@ def run_year(home: str, first: str, last: str, lanes: int = 1) -> dict:
         out[name] = {"seconds": round(time.perf_counter() - t, 1), "success": result.success,
                      "run_id": result.run_id}
         if not result.success:
-            failures = [e.message for e in result.all_events if e.is_failure]
+            failures = [e.event_specific_data.error.message if e.is_step_failure else e.message
+                        for e in result.all_events if e.is_failure]
             out[name]["failures"] = failures[:5]
             break
     return out

@@ -8,6 +8,9 @@ HTTP settings (tests, a temporary longer timeout).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import dagster as dg
 from pydantic import Field
 
@@ -29,14 +32,18 @@ class SourceSystemResource(dg.ConfigurableResource):
     page_size: int | None = None
 
     def client(self) -> SourceReader:
+        return self.reader_factory()()
+
+    def reader_factory(self) -> Callable[[], SourceReader]:
+        """Builds the reader; it pickles, so an ingestion worker process can build its own."""
         spec = load_sources(config_dir())[self.system]
         if spec.kind == "sql":
-            return reader_for(self.system, spec)
-        return reader_for(self.system, spec, base_url=self.base_url, token=self.token,
-                          connect_timeout=self.connect_timeout_seconds,
-                          read_timeout=self.read_timeout_seconds,
-                          max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
-                          page_size=self.page_size)
+            return partial(reader_for, self.system, spec)
+        return partial(reader_for, self.system, spec, base_url=self.base_url, token=self.token,
+                       connect_timeout=self.connect_timeout_seconds,
+                       read_timeout=self.read_timeout_seconds,
+                       max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
+                       page_size=self.page_size)
 
 
 def source_resource_key(system: str) -> str:

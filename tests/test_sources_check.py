@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from _hours import hours_run
+from test_ingestion_assets import materialization
 
 from assets.ingestion import ingestion_assets
 from jobs.sources import sources_check_job
@@ -191,14 +192,13 @@ def _window():
 def test_the_asset_fails_in_one_line_and_quarantines_the_unreadable_time(api, tmp_path,
                                                                         monkeypatch):
     monkeypatch.setenv(CONFIG_DIR_ENV, _config(tmp_path, api_sources()))
-    asset = next(a for a in ingestion_assets
-                 if a.key.path == ["raw", "mes_first_article_inspections"])
+    key = dg.AssetKey(["raw", "mes_first_article_inspections"])
+    asset = next(a for a in ingestion_assets if key in a.keys)
     warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
     resources = {"warehouse": WarehouseResource(url=warehouse), **source_resources()}
-    result = dg.materialize([asset], **PARTITION, resources=resources,
+    result = dg.materialize([asset], selection=[key], **PARTITION, resources=resources,
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    meta = result.asset_materializations_for_node("raw__mes_first_article_inspections")[0] \
-        .metadata
+    meta = materialization(result, "mes_first_article_inspections").metadata
     assert meta["fetched"].value == meta["landed"].value + meta["quarantined"].value == 1
     assert meta["quarantined"].value == 1
     assert meta["quarantine_reasons"].value == {"source_mapping": 1}
@@ -214,7 +214,7 @@ def test_the_asset_fails_in_one_line_and_quarantines_the_unreadable_time(api, tm
     broken = api_sources()
     broken["systems"]["mes"]["defaults"]["records"] = "$.rows"
     write_sources(tmp_path, broken)
-    failed = dg.materialize([asset], **PARTITION, resources=resources,
+    failed = dg.materialize([asset], selection=[key], **PARTITION, resources=resources,
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not failed.success
     failure = next(e for e in failed.all_events

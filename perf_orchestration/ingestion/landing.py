@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -72,6 +72,7 @@ class IngestionResult:
     outcome: ValidationOutcome
     stats: CallStats = field(default_factory=CallStats)
     unmapped: int = 0  # records the source mapping could not read (quarantined too)
+    reasons: dict[str, int] | None = None  # kept when the quarantined rows are let go
 
     def total(self, name: str) -> int:
         return sum(getattr(p, name) for p in self.partitions)
@@ -84,9 +85,17 @@ class IngestionResult:
         return bad / fetched if fetched else 0.0
 
     def quarantine_reasons(self) -> dict[str, int]:
+        if self.reasons is not None:
+            return dict(self.reasons)
         reasons = Counter(q.failed_expectation for q in self.outcome.quarantined)
         reasons[MAPPING_EXPECTATION] += self.unmapped
         return {k: v for k, v in reasons.items() if v}
+
+    def slim(self) -> IngestionResult:
+        """The result without the rows themselves (they are in the warehouse now): the
+        counts, the reasons, the suite's verdicts and five landed rows as a preview."""
+        outcome = replace(self.outcome, landed=self.outcome.landed.head(5), quarantined=[])
+        return replace(self, outcome=outcome, reasons=self.quarantine_reasons())
 
 
 def ingest(engine: Engine, client: SourceReader, entity: Entity, windows: list[Window] | None,

@@ -117,6 +117,23 @@ class MuteWindow(_Strict):
     dates: tuple[date, ...] = ()
     reason: str = Field(min_length=1)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        # a plant clock time as "HH:MM": a number would be read as seconds since the epoch
+        # in UTC, and an offset has no meaning in plant time
+        if isinstance(value, bool | int | float):
+            raise ValueError(f"{value!r} is not a clock time; write it as \"HH:MM\" (plant time)")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _plant_time(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError(f"{value} carries a UTC offset; mute windows are in plant time, "
+                             "write \"HH:MM\"")
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> MuteWindow:
         _label_names("match", self.match)
