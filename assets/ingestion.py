@@ -105,6 +105,11 @@ def _checks(context, result: IngestionResult, limit: float) -> list[dg.AssetChec
     return [r for r in results if dg.AssetCheckKey(key, r.check_name) in selected]
 
 
+def system_step(system: str, partitioned: bool) -> str:
+    """The name of the step landing a system's time-partitioned entities, or its snapshots."""
+    return f"{system}_{'ingestion' if partitioned else 'snapshots'}"
+
+
 def build_system_asset(system: str, entities: list[Entity]) -> dg.AssetsDefinition:
     """One step landing a system's entities (all time-partitioned, or all snapshots) into
     raw.<system>_<entity>, each with its blocking checks; any subset may be selected."""
@@ -117,7 +122,7 @@ def build_system_asset(system: str, entities: list[Entity]) -> dg.AssetsDefiniti
     api_key = source_resource_key(system)
 
     @dg.multi_asset(
-        name=f"{system}_{'ingestion' if partitioned else 'snapshots'}",
+        name=system_step(system, partitioned),
         specs=specs, check_specs=check_specs, can_subset=True,
         description=f"{system.upper()}: " + ", ".join(e.name for e in entities)
         + (", landed by the run's hours." if partitioned else ", landed whole (snapshots)."),

@@ -1,10 +1,12 @@
-"""One asset per SQL model in dbt_like_sql/, with its column tests as asset checks."""
+"""One asset per SQL model in dbt_like_sql/, with its column tests as asset checks; models
+that read the same source systems run in one step (a multi-asset per group)."""
 
 import re
 from pathlib import Path
 
 import dagster as dg
 
+from assets.ingestion import system_step
 from assets.partitions import plant_days, window
 from perf_orchestration.config.bundled import package_path
 from perf_orchestration.ingestion.entities import ENTITIES_BY_TABLE
@@ -66,7 +68,7 @@ def _watched_sources(project: SqlProject, name: str) -> list:
     return out
 
 
-def _source_checks(context, engine, watched) -> list[dg.AssetCheckResult]:
+def _source_checks(context, engine, watched, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
     start, end = window(context)
     results = []
     for table in watched:
@@ -75,13 +77,13 @@ def _source_checks(context, engine, watched) -> list[dg.AssetCheckResult]:
         volume = hourly_volume(engine, table.identifier, start, end)
         results += [
             dg.AssetCheckResult(
-                check_name=f"{table.identifier}_fresh", passed=fresh.fresh,
+                asset_key=key, check_name=f"{table.identifier}_fresh", passed=fresh.fresh,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"newest_source_update_utc": str(fresh.newest),
                           "age_hours_at_window_end": fresh.age_hours,
                           "limit_hours": fresh.limit_hours}),
             dg.AssetCheckResult(
-                check_name=f"{table.identifier}_volume", passed=volume.ok,
+                asset_key=key, check_name=f"{table.identifier}_volume", passed=volume.ok,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"baseline_rows_per_hour": volume.baseline_median,
                           "hours_out_of_range": dg.MetadataValue.json(volume.outliers)}),
@@ -89,17 +91,15 @@ def _source_checks(context, engine, watched) -> list[dg.AssetCheckResult]:
     return results
 
 
-def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
-    """The asset materializing model `name` and running its column tests as checks."""
+def _specs(project: SqlProject, name: str) -> tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]:
+    """A model's asset and its checks: column tests, and freshness and volume of the raw
+    tables it reads."""
     model = project.model(name)
     key = dg.AssetKey([model.schema, name])
-    partitioned = model.materialized == "incremental" and bool(model.config.partition_by)
-    tests = [(c.name, t.kind) for c in model.columns for t in c.tests]
-    specs = [dg.AssetCheckSpec(_check_name(col, test), asset=key,
-                               description=f"{test} on {col} ({model.yml_path.name})")
-             for col, test in tests]
-    watched = _watched_sources(project, name) if partitioned else []
-    for table in watched:
+    specs = [dg.AssetCheckSpec(_check_name(col, test.kind), asset=key,
+                               description=f"{test.kind} on {col} ({model.yml_path.name})")
+             for col in model.columns for test in col.tests]
+    for table in _watched_sources(project, name) if _partitioned(model) else []:
         specs += [
             dg.AssetCheckSpec(f"{table.identifier}_fresh", asset=key,
                               description=f"{table.relation} has rows no older than "
@@ -108,42 +108,129 @@ def build_model_asset(project: SqlProject, name: str) -> dg.AssetsDefinition:
                               description=f"{table.relation}'s rows per hour stay within range "
                               "of the week before; an hour with no rows fails."),
         ]
-
-    @dg.asset(
+    spec = dg.AssetSpec(
         key=key, deps=_deps(project, name), description=model.description or name,
         group_name=GROUPS.get(model.schema, model.schema), owners=OWNERS, kinds={"sql"},
         code_version=model.code_version,
+        metadata={"sql_file": str(model.path.relative_to(project.root.parent)),
+                  "materialized": model.materialized})
+    return spec, specs
+
+
+def _partitioned(model) -> bool:
+    return model.materialized == "incremental" and bool(model.config.partition_by)
+
+
+def _run_one(context, engine, project: SqlProject, name: str) -> dg.MaterializeResult:
+    model = project.model(name)
+    key = dg.AssetKey([model.schema, name])
+    window = _window(context, model.config.partition_by) if _partitioned(model) else None
+    result = run_model(engine, project, name, window)
+    outcomes = run_tests(engine, project, name, window)
+    context.log.info(f"{model.relation}: {result.rows} rows in {result.seconds:.2f}s"
+                     + (f", window {window[0]} .. {window[1]} UTC" if window else ""))
+    watched = _watched_sources(project, name) if window else []
+    checks = [
+        dg.AssetCheckResult(
+            asset_key=key, check_name=_check_name(o.column, o.test), passed=o.passed,
+            severity=dg.AssetCheckSeverity.ERROR, metadata={"failing_rows": o.failing_rows})
+        for o in outcomes
+    ] + (_source_checks(context, engine, watched, key) if watched else [])
+    selected = context.selected_asset_check_keys
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "rows": result.rows, "seconds": round(result.seconds, 3),
+            "rows_replaced": result.deleted,
+            "window_utc": f"{window[0]} .. {window[1]}" if window else "full",
+            "sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+            **_preview_metadata(engine, model),
+        },
+        check_results=[c for c in checks
+                       if dg.AssetCheckKey(key, c.check_name) in selected],
+    )
+
+
+def build_model_group(project: SqlProject, names: list[str], step: str) -> dg.AssetsDefinition:
+    """One step materializing `names` (models of one schema, all partitioned or all not) in
+    project order, each with its checks; any subset may be selected. A model that fails
+    does not stop those of the group that do not read it; the step then fails naming it."""
+    specs, check_specs = [], []
+    for name in names:
+        spec, checks = _specs(project, name)
+        specs.append(spec)
+        check_specs += checks
+    partitioned = _partitioned(project.model(names[0]))
+
+    @dg.multi_asset(
+        name=step, specs=specs, check_specs=check_specs, can_subset=True,
+        description="SQL models " + ", ".join(names),
         partitions_def=plant_days if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        required_resource_keys={"warehouse"}, pool="warehouse_write", check_specs=specs,
-        metadata={"sql_file": str(model.path.relative_to(project.root.parent)),
-                  "materialized": model.materialized},
+        required_resource_keys={"warehouse"}, pool="warehouse_write",
     )
-    def _model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def _models(context: dg.AssetExecutionContext):
         engine = context.resources.warehouse.get_engine()
-        window = _window(context, model.config.partition_by) if partitioned else None
-        result = run_model(engine, project, name, window)
-        outcomes = run_tests(engine, project, name, window)
-        context.log.info(f"{model.relation}: {result.rows} rows in {result.seconds:.2f}s"
-                         + (f", window {window[0]} .. {window[1]} UTC" if window else ""))
-        return dg.MaterializeResult(
-            metadata={
-                "rows": result.rows, "seconds": round(result.seconds, 3),
-                "rows_replaced": result.deleted,
-                "window_utc": f"{window[0]} .. {window[1]}" if window else "full",
-                "sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
-                **_preview_metadata(engine, model),
-            },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=_check_name(o.column, o.test), passed=o.passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"failing_rows": o.failing_rows})
-                for o in outcomes
-            ] + (_source_checks(context, engine, watched) if watched and window else []),
-        )
+        selected = context.selected_asset_keys
+        failed: dict[str, str] = {}
+        for name in names:
+            model = project.model(name)
+            if dg.AssetKey([model.schema, name]) not in selected:
+                continue
+            broken = [r for r in model.refs if r in failed]
+            if broken:
+                failed[name] = f"not run: {', '.join(broken)} failed"
+                continue
+            try:
+                yield _run_one(context, engine, project, name)
+            except Exception as exc:  # noqa: BLE001 - named below, with the other failures
+                context.log.error(f"{model.relation}: {exc}")
+                failed[name] = str(exc).strip().splitlines()[0] if str(exc).strip() \
+                    else type(exc).__name__
+        if failed:
+            raise dg.Failure(description="; ".join(f"{n}: {why}" for n, why in failed.items()),
+                             metadata={"models_failed": ", ".join(failed)})
 
-    return _model
+    return _models
+
+
+def model_groups(project: SqlProject) -> list[tuple[str, list[str]]]:
+    """The project's models in steps: models of one schema that read exactly the same steps
+    outside the project (a system's ingestion, the calendar, a Python asset) share a step,
+    so a failing source skips exactly the models it skipped when each was its own step."""
+    reads: dict[str, frozenset[str]] = {}
+    systems: dict[str, frozenset[str]] = {}
+    for name in project.order():
+        model = project.model(name)
+        steps, found = set(), set()
+        for ref in model.refs:
+            steps |= reads[ref]
+            found |= systems[ref]
+        for src in model.sources:
+            table = project.sources[src]
+            entity = ENTITIES_BY_TABLE.get(table.identifier) if table.schema == "raw" else None
+            if entity:
+                steps.add(system_step(entity.system, entity.partitioned))
+                found.add(entity.system)
+            else:
+                steps.add(f"{table.schema}.{table.identifier}")
+        reads[name], systems[name] = frozenset(steps), frozenset(found)
+    groups: dict[tuple, list[str]] = {}
+    for name in project.order():
+        model = project.model(name)
+        groups.setdefault((model.schema, _partitioned(model), reads[name]), []).append(name)
+    out, taken = [], set()
+    for (schema, partitioned, _), names in groups.items():
+        if len(names) == 1:
+            step = f"{schema}__{names[0]}"
+        else:
+            step = f"{schema}__{'_'.join(sorted(systems[names[0]])) or 'models'}"
+            step += "" if partitioned else "_snapshots"
+        while step in taken:
+            step += "_2"
+        taken.add(step)
+        out.append((step, names))
+    return out
 
 
 def _preview_metadata(engine, model) -> dict:
@@ -160,7 +247,9 @@ def build_defs(root: Path = SQL_ROOT) -> dg.Definitions:
         return dg.Definitions(assets=[plant_calendar_asset])
     project = load_project(root)
     return dg.Definitions(
-        assets=[plant_calendar_asset, *(build_model_asset(project, n) for n in project.order())])
+        assets=[plant_calendar_asset,
+                *(build_model_group(project, names, step)
+                  for step, names in model_groups(project))])
 
 
 defs = build_defs()
