@@ -96,8 +96,8 @@ def _specs(project: SqlProject, name: str) -> tuple[dg.AssetSpec, list[dg.AssetC
     tables it reads."""
     model = project.model(name)
     key = dg.AssetKey([model.schema, name])
-    specs = [dg.AssetCheckSpec(_check_name(col, test.kind), asset=key,
-                               description=f"{test.kind} on {col} ({model.yml_path.name})")
+    specs = [dg.AssetCheckSpec(_check_name(col.name, test.kind), asset=key,
+                               description=f"{test.kind} on {col.name} ({model.yml_path.name})")
              for col in model.columns for test in col.tests]
     for table in _watched_sources(project, name) if _partitioned(model) else []:
         specs += [

@@ -131,7 +131,8 @@ def calendar_rows(start: datetime, end: datetime, tz_name: str | None = None) ->
     tz = plant_tz(tz_name)
     t = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     rows = []
-    while t < end:
+    stop = end.astimezone(UTC)  # not `t < end`: one zone compares wall times, and the hour
+    while t.astimezone(UTC) < stop:  # the clocks go back has the same wall time twice
         rows.append(calendar_row(t, tz.key))
         t = (t.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
     return rows

@@ -89,3 +89,17 @@ def test_records_go_to_the_hour_of_their_event_time_across_a_clock_change():
     # unreadable, without offset, missing or outside the day: the first hour fetched
     for value in ("soon", "2026-10-25T05:00:00", None, "2026-10-27T05:00:00+01:00", 17):
         assert hour_of({"occurred_at": value}) == "2026-10-25-00:00", value
+
+
+def test_the_night_the_clocks_go_back_has_every_real_hour():
+    """An end in the repeated hour (02:00 CET after 02:00 CEST) is compared as a moment, not
+    as a wall time: three real hours from midnight are three windows and calendar rows."""
+    from perf_orchestration.plant_calendar import calendar_rows
+
+    start = datetime(2026, 10, 25, tzinfo=BERLIN)
+    end = (start.astimezone(UTC) + timedelta(hours=3)).astimezone(BERLIN)
+    assert end.fold == 1 and end.hour == 2
+    windows = hourly_windows(start, end, "Europe/Berlin")
+    assert [w.start.astimezone(UTC).hour for w in windows] == [22, 23, 0]
+    assert len({w.partition_key for w in windows}) == 3
+    assert len(calendar_rows(start, end, "Europe/Berlin")) == 3

@@ -268,7 +268,8 @@ def hourly_windows(start: datetime, end: datetime, tz_name: str | None = None) -
     tz = plant_tz(tz_name)
     t = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     out = []
-    while t < end:
+    stop = end.astimezone(UTC)  # not `t < end`: one zone compares wall times, and the hour
+    while t.astimezone(UTC) < stop:  # the clocks go back has the same wall time twice
         nxt = (t.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
         out.append(Window(partition_key(t, tz.key), t, nxt))
         t = nxt
