@@ -8,21 +8,34 @@ import dagster as dg
 
 from assets.ingestion import ROSTER_SOURCES, SNAPSHOT_SOURCES
 from assets.partitions import PLANT_TIMEZONE, plant_days
+from jobs.engines import checked_celery_executor
 from perf_orchestration.plant_calendar import day_key, window_tags
 
-perf_flow_job = dg.define_asset_job(
+FLOW_SELECTION = (dg.AssetSelection.all()
+                  - dg.AssetSelection.assets(*ROSTER_SOURCES, *SNAPSHOT_SOURCES)
+                  - dg.AssetSelection.groups("people", "customers", "reports"))
+
+
+def _flow_job(name: str, executor_def: dg.ExecutorDefinition, config: dict,
+              description: str):
+    return dg.define_asset_job(name, selection=FLOW_SELECTION, partitions_def=plant_days,
+                               executor_def=executor_def, config=config,
+                               description=description)
+
+
+perf_flow_job = _flow_job(
     "perf_flow_job",
-    selection=dg.AssetSelection.all()
-    - dg.AssetSelection.assets(*ROSTER_SOURCES, *SNAPSHOT_SOURCES)
-    - dg.AssetSelection.groups("people", "customers", "reports"),
-    partitions_def=plant_days,
     # In process by default (an hour's run is mostly per-step cost); a backfill may pick
-    # `multiprocess: {max_concurrent: 2}` in its run config to land two entities at once.
-    executor_def=dg.multi_or_in_process_executor,
-    config={"execution": {"config": {"in_process": {}}}},
-    description="Ingest, check, transform and compute metrics for a range of plant days (one "
-    "run for the whole range; the window tags narrow it to some hours).",
-)
+    # `multiprocess: {max_concurrent: 2}` in its run config to run two steps at once.
+    dg.multi_or_in_process_executor, {"execution": {"config": {"in_process": {}}}},
+    "Ingest, check, transform and compute metrics for a range of plant days (one run for "
+    "the whole range; the window tags narrow it to some hours).")
+
+perf_flow_celery_job = _flow_job(
+    "perf_flow_celery_job", checked_celery_executor, {},
+    "perf_flow_job with its steps on Celery workers (dagster-celery; the broker and result "
+    "backend from PERFFLOW_CELERY_BROKER_URL and PERFFLOW_CELERY_BACKEND_URL): for "
+    "backfills spread over several machines (docs/deploy.md).")
 
 roster_job = dg.define_asset_job(
     "roster_job",
@@ -52,4 +65,5 @@ roster_daily = dg.ScheduleDefinition(
     execution_timezone=PLANT_TIMEZONE,
     description="The HR roster at 05:00 plant time, before the day shift.")
 
-defs = dg.Definitions(jobs=[perf_flow_job, roster_job], schedules=[perf_flow_hourly, roster_daily])
+defs = dg.Definitions(jobs=[perf_flow_job, perf_flow_celery_job, roster_job],
+                      schedules=[perf_flow_hourly, roster_daily])

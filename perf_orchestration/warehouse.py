@@ -86,11 +86,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+SCHEMA_LOCK_KEY = 7_310_520_001  # the advisory lock taken while creating the warehouse
+
+
 def ensure_schemas(engine: Engine, metadata: sa.MetaData) -> None:
     """Create the schemas (PostgreSQL) and every table of `metadata` that is missing."""
     try:
         with engine.begin() as conn:
             if not is_sqlite(engine):
+                # processes starting on an empty warehouse at once (Celery workers, ingestion
+                # workers) create it one after the other: two concurrent CREATE ... IF NOT
+                # EXISTS can both find nothing and the second then fails on a duplicate key
+                conn.execute(sa.text("select pg_advisory_xact_lock(:key)"),
+                             {"key": SCHEMA_LOCK_KEY})
                 # only the missing ones: CREATE SCHEMA needs the CREATE privilege on the
                 # database even when the schema exists, which the pipeline role lacks
                 have = set(sa.inspect(conn).get_schema_names())

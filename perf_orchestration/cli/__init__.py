@@ -143,6 +143,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="role names are PREFIX_pipeline, PREFIX_hr, PREFIX_auditor")
     ra.add_argument("--file", help="roles SQL (default: perf_orchestration/deploy/roles.sql)")
 
+    bf = sub.add_parser("backfill", help="the flow over a range of plant days as one run on a "
+                        "deployment's instance, in process or with its steps on Celery workers")
+    bf.add_argument("first", help="first plant day, YYYY-MM-DD")
+    bf.add_argument("last", help="last plant day, YYYY-MM-DD (included)")
+    bf.add_argument("--engine", choices=["in-process", "celery"], default="in-process")
+    bf.add_argument("--instance-config", metavar="FILE", default="deploy/dagster.yaml",
+                    help="instance YAML (default: deploy/dagster.yaml)")
+    bf.add_argument("--home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",
+                    help="the instance's folder (default: $DAGSTER_HOME)")
+    bf.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -215,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "roles":
             from perf_orchestration.cli.deploy import run_roles_apply
             return run_roles_apply(args.warehouse, args.prefix, args.file)
+        if args.command == "backfill":
+            from perf_orchestration.cli.backfill import run_backfill
+            return run_backfill(args)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)

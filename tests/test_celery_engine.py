@@ -1,0 +1,133 @@
+"""The flow on a distributed engine: its steps handed to two dagster-celery worker processes
+over a real Redis broker write exactly the tables the in-process run writes; a broker that
+is down is one line naming it, and no run waits for workers that cannot be reached."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from _celery import celery_workers, free_port, redis_server, run_flow
+from conftest import PG_ADMIN_URL
+
+from perf_orchestration.ingestion.entities import SYSTEMS
+from perf_orchestration.scenarios.config import Scenario, load_scenario
+from perf_orchestration.simulator import SimulatorServer
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCE = ROOT / "deploy" / "dagster.yaml"
+DAYS = ("2026-11-02", "2026-11-03")
+TOKEN = "celery-test"
+# columns naming the run or the moment that wrote a row, not what the row says
+RUN_COLUMNS = {"ingestion_run_id", "mart_run_id", "run_id", "quarantine_id", "ingested_at",
+               "logged_at", "quarantined_at", "computed_at", "refreshed_at"}
+
+
+@contextmanager
+def _scratch_database():
+    name = f"perfflow_test_celery_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _scenario() -> Scenario:
+    data = load_scenario().model_dump()
+    data["hours"] = 48
+    return Scenario.model_validate(data)
+
+
+def _env(warehouse: str, source_url: str, instance_env: dict, broker: str) -> dict:
+    env = {**instance_env, "PERFFLOW_WAREHOUSE_URL": warehouse,
+           "PERFFLOW_PLANT_TIMEZONE": _scenario().timezone,
+           "PERFFLOW_CELERY_BROKER_URL": broker, "PERFFLOW_CELERY_BACKEND_URL": broker}
+    for system in SYSTEMS:
+        env[f"PERFFLOW_{system.upper()}_URL"] = source_url
+        env[f"PERFFLOW_{system.upper()}_TOKEN"] = TOKEN
+    return env
+
+
+def _tables(url: str) -> dict[str, list[tuple]]:
+    """Every row of raw, staging and marts, and the quarantine, without the run's stamps."""
+    engine = sa.create_engine(url)
+    out: dict[str, list[tuple]] = {}
+    inspector = sa.inspect(engine)
+    with engine.connect() as conn:
+        for schema in ("raw", "staging", "marts", "ops"):
+            for table in inspector.get_table_names(schema=schema):
+                if schema == "ops" and table not in ("quarantine", "alert_episodes"):
+                    continue
+                columns = [c["name"] for c in inspector.get_columns(table, schema=schema)
+                           if c["name"] not in RUN_COLUMNS]
+                rows = conn.execute(sa.text(
+                    f'select {", ".join(chr(34) + c + chr(34) for c in columns)} '
+                    f'from {schema}."{table}"'))
+                out[f"{schema}.{table}"] = sorted(
+                    tuple("" if v is None else str(v) for v in row) for row in rows)
+    engine.dispose()
+    return out
+
+
+def test_steps_on_two_celery_workers_write_what_one_process_writes(fresh_pg_instance_env,
+                                                                   tmp_path):
+    with redis_server() as broker, _scratch_database() as on_celery, \
+            _scratch_database() as in_process:
+        with SimulatorServer(_scenario(), port=0, token=TOKEN) as server:
+            env = _env(in_process, server.url, fresh_pg_instance_env, broker)
+            code, alone, err = run_flow(tmp_path / "home", env, *DAYS, "in-process", INSTANCE)
+            assert code == 0 and alone["success"], (err[-2000:], alone)
+        with SimulatorServer(_scenario(), port=0, token=TOKEN) as server:
+            env = _env(on_celery, server.url, fresh_pg_instance_env, broker)
+            env["DAGSTER_HOME"] = str(tmp_path / "home")  # the workers' instance
+            with celery_workers(2, env, tmp_path):
+                code, spread, err = run_flow(tmp_path / "home", env, *DAYS, "celery", INSTANCE)
+            assert code == 0 and spread["success"], "\n".join(spread["failures"])[:4000]
+            workers = "".join((tmp_path / f"worker{i}.log").read_text() for i in (0, 1))
+        assert spread["engine"] == "celery"
+        expected, got = _tables(in_process), _tables(on_celery)
+    assert expected["raw.mes_production"] and expected["marts.team_hourly_quality"]
+    assert sorted(got) == sorted(expected)
+    different = {name: (sorted(set(expected[name]) - set(got[name]))[:2],
+                        sorted(set(got[name]) - set(expected[name]))[:2])
+                 for name in expected if got[name] != expected[name]}
+    assert different == {}
+    assert "Traceback" not in workers, workers[-3000:]
+
+
+def test_a_broker_that_is_down_is_one_line_and_no_run(fresh_pg_instance_env, tmp_path):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    env = _env("postgresql://postgres@127.0.0.1:5432/postgres", "http://127.0.0.1:9",
+               fresh_pg_instance_env, closed)
+    code, outcome, err = run_flow(tmp_path / "home", env, *DAYS, "celery", INSTANCE)
+    assert code == 1 and outcome is None
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"Celery broker {closed} is not reachable" in lines[0]
+    assert "PERFFLOW_CELERY_BROKER_URL" in lines[0]
+
+
+def test_the_celery_job_checks_its_broker_when_launched_from_the_ui(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from perf_orchestration.cli.backfill import celery_flow_job
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("PERFFLOW_CELERY_BROKER_URL", closed)
+    monkeypatch.setenv("PERFFLOW_CELERY_BACKEND_URL", closed)
+    monkeypatch.setenv("PERFFLOW_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'wh' / 'warehouse.db'}")
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        with dg.execute_job(dg.reconstructable(celery_flow_job), instance=instance,
+                            tags={"dagster/partition": DAYS[0]},
+                            raise_on_error=False) as result:
+            assert not result.success
+            failure = next(e for e in result.all_events if e.is_run_failure)
+    message = failure.event_specific_data.error.message
+    assert f"Celery broker {closed} is not reachable" in message
