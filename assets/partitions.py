@@ -9,6 +9,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from perf_orchestration.deploy.priority import is_backfill, yield_to_live_work
 from perf_orchestration.plant_calendar import (
     PARTITIONS_START,
     WindowTagError,
@@ -28,7 +29,10 @@ daily_partitions = dg.DailyPartitionsDefinition(
 
 
 def window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
-    """The aware [start, end) of the run: its days, narrowed by its window tags."""
+    """The aware [start, end) of the run: its days, narrowed by its window tags. A backfill
+    run's steps yield the processor to live runs (perf_orchestration/deploy/priority.py)."""
+    if is_backfill(context.run.tags):
+        yield_to_live_work()
     tw = context.partition_time_window
     try:
         return run_window(tw.start, tw.end, context.run.tags)

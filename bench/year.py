@@ -1,6 +1,7 @@
 """A year of the default plant, backfilled end to end, beside its two floors, in one command.
 
-    .venv/bin/python bench/year.py [--days 365] [--pg URL]
+    .venv/bin/python bench/year.py [--days 365] [--pg URL] [--lanes 2]
+                                   [--engine celery --workers 2]
 
 The simulator serves the year from its own process (`perfflow simulate`); its generation
 is not timed. Then, on PostgreSQL (a scratch warehouse and a scratch Dagster instance
@@ -13,6 +14,10 @@ database, both dropped after):
   checks, goals, rules), in a child process with the PostgreSQL instance of
   deploy/dagster.yaml; its Dagster event count by type;
 - floor 2, SQL: every SQL model alone over the landed year, in the warehouse.
+
+With `--engine celery` the year is `perfflow backfill --engine celery`: perf_flow_celery_job
+with its steps on `--workers` dagster-celery workers over a Redis broker (Debian's
+redis-server), all started by the bench as tests/test_celery_engine.py starts them.
 
 It prints the figures and writes bench/results/year-<UTC date>.json. The targets
 (issue "A year of history in minutes"): the year <= 6 min and <= 1.5 x (fetch + SQL).
@@ -30,6 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -131,9 +137,18 @@ def flow_job():
     return defs.resolve_job_def("perf_flow_job")
 
 
-def run_year(home: str, first: str, last: str, lanes: int = 1) -> dict:
+def run_year(home: str, first: str, last: str, lanes: int = 1, engine: str = "in-process"
+             ) -> dict:
     """The child process: roster_job, then perf_flow_job over [first, last] in one run
-    (in process, or with `lanes` steps at once in their own processes)."""
+    (in process, or with `lanes` steps at once in their own processes), or, with engine
+    celery, `perfflow backfill`'s run of perf_flow_celery_job on the workers."""
+    if engine == "celery":
+        from perf_orchestration.cli.backfill import run_range
+
+        outcome = run_range(Path(home), first, last, "celery")
+        return {"perf_flow_job": {"seconds": outcome["seconds"], "success": outcome["success"],
+                                  "run_id": outcome["run_id"], "engine": "celery",
+                                  "failures": outcome["failures"][:5]}}
     from perf_orchestration.cli import use_dagster_env
     from perf_orchestration.cli.deploy import open_instance, prepare_home
     from perf_orchestration.clock import CLOCK_TAG, REPLAY
@@ -172,6 +187,28 @@ def run_year(home: str, first: str, last: str, lanes: int = 1) -> dict:
             out[name]["failures"] = failures[:5]
             break
     return out
+
+
+@contextmanager
+def _engine(args, env: dict, home: Path, folder: Path):
+    """Nothing for the in-process run; for celery, a Redis broker and the workers, started
+    as tests/test_celery_engine.py starts them, with the instance installed in `home`."""
+    if args.engine != "celery":
+        yield
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _celery import celery_workers, redis_server
+
+    from perf_orchestration.cli.deploy import prepare_home
+
+    for name, value in env.items():
+        os.environ[name] = value  # prepare_home reads the instance's settings
+    prepare_home(ROOT / "deploy" / "dagster.yaml", home)
+    with redis_server() as broker:
+        env.update({"PERFFLOW_CELERY_BROKER_URL": broker, "PERFFLOW_CELERY_BACKEND_URL": broker,
+                    "DAGSTER_HOME": str(home)})
+        with celery_workers(args.workers, env, folder):
+            yield
 
 
 def event_counts(instance_db: str, run_id: str) -> dict:
@@ -221,16 +258,22 @@ def main() -> None:
     ap.add_argument("--lanes", type=int, default=1,
                     help="steps of the year run at once, each in its own process (default: 1, "
                     "the in-process run)")
+    ap.add_argument("--engine", choices=["in-process", "celery"], default="in-process",
+                    help="celery: the year's steps on --workers Celery workers over a Redis "
+                    "broker started for the run")
+    ap.add_argument("--workers", type=int, default=2, help="Celery workers (with --engine celery)")
     ap.add_argument("--child", nargs=3, metavar=("HOME", "FIRST", "LAST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_year(*args.child, lanes=args.lanes)))
+        print(json.dumps(run_year(*args.child, lanes=args.lanes, engine=args.engine)))
         return
     from run import machine
     from transforms import scratch_pg_database
 
     data = year_scenario(args.days)
     res: dict = {"machine": machine(), "days": args.days, "lanes": args.lanes,
+                 "engine": args.engine,
+                 "celery_workers": args.workers if args.engine == "celery" else None,
                  "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "year.yaml"
@@ -248,12 +291,14 @@ def main() -> None:
             with scratch_pg_database(args.pg) as warehouse, \
                     scratch_pg_database(args.pg) as instance_db:
                 env = _env(url, warehouse, instance_db, args.pg, data["timezone"])
-                t = time.perf_counter()
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--child", str(Path(tmp) / "home"), days[0],
-                     days[-1], "--lanes", str(args.lanes)],
-                    capture_output=True, text=True, cwd=ROOT, env=env)
-                wall = time.perf_counter() - t
+                home = Path(tmp) / "home"
+                with _engine(args, env, home, Path(tmp)):
+                    t = time.perf_counter()
+                    proc = subprocess.run(
+                        [sys.executable, __file__, "--child", str(home), days[0], days[-1],
+                         "--lanes", str(args.lanes), "--engine", args.engine],
+                        capture_output=True, text=True, cwd=ROOT, env=env)
+                    wall = time.perf_counter() - t
                 if proc.returncode != 0:
                     sys.exit(f"the year run failed:\n{proc.stderr[-3000:]}")
                 runs = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -276,6 +321,7 @@ def main() -> None:
     print(json.dumps(res["summary"]))
     RESULTS.mkdir(exist_ok=True)
     lanes = f"-lanes{args.lanes}" if args.lanes > 1 else ""
+    lanes += f"-celery{args.workers}" if args.engine == "celery" else ""
     out = RESULTS / f"year{lanes}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")

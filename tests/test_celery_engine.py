@@ -10,7 +10,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from _celery import celery_workers, free_port, redis_server, run_flow
-from conftest import PG_ADMIN_URL
 
 from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.scenarios.config import Scenario, load_scenario
@@ -26,13 +25,15 @@ RUN_COLUMNS = {"ingestion_run_id", "mart_run_id", "run_id", "quarantine_id", "in
 
 
 @contextmanager
-def _scratch_database():
+def _scratch_database(pg_database: str):
+    """A database of its own on the session's PostgreSQL server, dropped afterwards."""
     name = f"perfflow_test_celery_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    server = sa.make_url(pg_database)
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -76,10 +77,11 @@ def _tables(url: str) -> dict[str, list[tuple]]:
     return out
 
 
-def test_steps_on_two_celery_workers_write_what_one_process_writes(fresh_pg_instance_env,
+def test_steps_on_two_celery_workers_write_what_one_process_writes(pg_database,
+                                                                   fresh_pg_instance_env,
                                                                    tmp_path):
-    with redis_server() as broker, _scratch_database() as on_celery, \
-            _scratch_database() as in_process:
+    with redis_server() as broker, _scratch_database(pg_database) as on_celery, \
+            _scratch_database(pg_database) as in_process:
         with SimulatorServer(_scenario(), port=0, token=TOKEN) as server:
             env = _env(in_process, server.url, fresh_pg_instance_env, broker)
             code, alone, err = run_flow(tmp_path / "home", env, *DAYS, "in-process", INSTANCE)

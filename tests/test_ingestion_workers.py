@@ -5,6 +5,7 @@ entity that fails does not stop the others."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -48,23 +49,32 @@ def _tables(engine) -> dict[str, list[tuple]]:
     return out
 
 
-def test_workers_land_what_one_process_lands_and_a_rerun_replaces_it(pg_url):
-    scenario = _scenario()
+@contextmanager
+def _mes(pg_url: str, scenario: Scenario):
+    """The warehouse, the scenario's three days and a reader of its MES, served."""
     windows = hourly_windows(scenario.start, scenario.start + timedelta(hours=72))
     engine = make_engine(pg_url)
     ensure_schemas(engine, metadata)
-    with SimulatorServer(scenario, port=0, token="t") as server:
-        reader = partial(open_source, "mes", base_url=server.url, token="t", max_retries=1,
-                         backoff_seconds=0.01)
+    try:
+        with SimulatorServer(scenario, port=0, token="t") as server:
+            yield engine, windows, partial(open_source, "mes", base_url=server.url, token="t",
+                                           max_retries=1, backoff_seconds=0.01)
+    finally:
+        engine.dispose()
+
+
+def test_workers_land_what_one_process_lands_and_a_rerun_replaces_it(pg_url):
+    with _mes(pg_url, _scenario()) as (engine, windows, reader):
         one = run_system(engine, reader, MES, windows, "run-one", warehouse="wh", workers=1)
         alone = _tables(engine)
         two = run_system(engine, reader, MES, windows, "run-two", warehouse="wh", workers=2,
                          days_per_unit=1)
+        assert _tables(engine) == alone  # replaced, not added to
+        with engine.connect() as conn:
+            runs = conn.execute(sa.text("select distinct ingestion_run_id "
+                                        "from raw.mes_production"))
+            assert [r[0] for r in runs] == ["run-two"]
     assert two.workers == 2 and two.units == 3 * len(MES)
-    assert _tables(engine) == alone  # replaced, not added to
-    with engine.connect() as conn:
-        runs = conn.execute(sa.text("select distinct ingestion_run_id from raw.mes_production"))
-        assert [r[0] for r in runs] == ["run-two"]
     assert alone["raw.mes_production"] and alone["ops.quarantine"]
     for a, b in zip(one.entities, two.entities, strict=True):
         assert a.entity == b.entity and (a.error is None) == (b.error is None)
@@ -78,29 +88,21 @@ def test_workers_land_what_one_process_lands_and_a_rerun_replaces_it(pg_url):
             [(x["expectation"], x["column"], x["success"], x["unexpected"])
              for x in b.result.outcome.expectations]
     assert not one.failed and not two.failed
-    engine.dispose()
 
 
 def test_an_entity_that_fails_is_named_and_the_others_land(pg_url):
     down = {"kind": "source_fault", "id": "changeovers-down", "system": "mes",
             "entity": "changeovers", "fault": "http_5xx", "hour": "2026-11-03T10:00:00+08:00",
             "count": 50}
-    scenario = _scenario(down)
-    windows = hourly_windows(scenario.start, scenario.start + timedelta(hours=72))
-    engine = make_engine(pg_url)
-    ensure_schemas(engine, metadata)
-    with SimulatorServer(scenario, port=0, token="t") as server:
-        reader = partial(open_source, "mes", base_url=server.url, token="t", max_retries=1,
-                         backoff_seconds=0.01)
+    with _mes(pg_url, _scenario(down)) as (engine, windows, reader):
         done = run_system(engine, reader, MES, windows, "run", warehouse="wh", workers=2)
+        with engine.connect() as conn:
+            landed = conn.execute(sa.text("select count(*) from raw.mes_changeovers")).scalar()
+            production = conn.execute(sa.text("select count(*) from raw.mes_production")).scalar()
     assert [r.entity.name for r in done.failed] == ["changeovers"]
     assert "MES endpoint /mes/changeovers" in done.failed[0].error
     assert all(r.result is not None for r in done.entities if r.entity.name != "changeovers")
-    with engine.connect() as conn:
-        landed = conn.execute(sa.text("select count(*) from raw.mes_changeovers")).scalar()
-        production = conn.execute(sa.text("select count(*) from raw.mes_production")).scalar()
     assert landed == 0 and production > 0  # the failing unit kept nothing
-    engine.dispose()
 
 
 def test_units_are_whole_plant_days_and_small_runs_stay_in_process(sqlite_url, pg_url):

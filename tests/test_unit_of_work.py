@@ -103,3 +103,22 @@ def test_the_night_the_clocks_go_back_has_every_real_hour():
     assert [w.start.astimezone(UTC).hour for w in windows] == [22, 23, 0]
     assert len({w.partition_key for w in windows}) == 3
     assert len(calendar_rows(start, end, "Europe/Berlin")) == 3
+
+
+def test_a_backfill_yields_the_processor_to_live_runs():
+    """A backfill's run (Dagster's tag, or perfflow backfill's) lowers its CPU priority once,
+    for good; a live run's tags leave it alone."""
+    import subprocess
+    import sys
+
+    from perf_orchestration.deploy.priority import BACKFILL_NICENESS, is_backfill
+
+    assert is_backfill({"dagster/backfill": "abc"}) and is_backfill({"perfflow/kind": "backfill"})
+    assert not is_backfill({"perfflow/window_start": "2026-11-02T08:00:00+08:00"})
+    code = ("import os\nfrom perf_orchestration.deploy.priority import yield_to_live_work\n"
+            "before = os.nice(0)\nfirst = yield_to_live_work()\nsecond = yield_to_live_work()\n"
+            "print(before, first, second)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    before, first, second = map(int, out)
+    assert first == second == max(before, BACKFILL_NICENESS)

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from perf_orchestration.deploy.checks import SettingError, broker_problem
+from perf_orchestration.deploy.priority import yield_to_live_work
 
 ENGINES = {"in-process": "perf_flow_job", "celery": "perf_flow_celery_job"}
 BROKER_ENV = "PERFFLOW_CELERY_BROKER_URL"
@@ -63,7 +64,9 @@ def run_range(home: Path, first: str, last: str, engine: str = "in-process") -> 
         return {"success": False, "run_id": roster.run_id, "engine": engine, "seconds": 0.0,
                 "failures": _failures(roster.all_events)}
     tags = {"dagster/asset_partition_range_start": first,
-            "dagster/asset_partition_range_end": last, CLOCK_TAG: REPLAY}
+            "dagster/asset_partition_range_end": last, CLOCK_TAG: REPLAY,
+            "perfflow/kind": "backfill"}
+    yield_to_live_work()  # this process and its ingestion workers; Celery workers by tag
     started = time.perf_counter()
     if engine == "celery":
         with dg.execute_job(dg.reconstructable(celery_flow_job), instance=instance, tags=tags,
