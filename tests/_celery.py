@@ -11,6 +11,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from perf_orchestration.cli import DAGSTER_ENV  # batched events, as every perfflow run
+
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +79,7 @@ def celery_workers(count: int, env: dict, folder: Path):
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
              "-y", str(config), "-n", f"perfflow{i}@%h", "-l", "WARNING", "--",
              "--pool=solo", f"--pidfile={folder / f'worker{i}.pid'}"],
-            env={**os.environ, **env, "PATH": f"{BIN}:{os.environ['PATH']}"},
+            env={**os.environ, **DAGSTER_ENV, **env, "PATH": f"{BIN}:{os.environ['PATH']}"},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
         _wait_for_workers(count, env, folder)
