@@ -104,7 +104,8 @@ def test_the_plant_api_checks_and_a_time_in_another_format_is_named(api, tmp_pat
 
 
 @pytest.mark.parametrize(("mistake", "edit", "expected"), [
-    ("wrong URL", lambda s: s["mes"].update(base_url_env="PLANT_MES_WRONG"),
+    ("wrong URL", lambda s: s["mes"].update(base_url_env="PLANT_MES_WRONG",  # refused fast
+                                            retries={"max": 1, "backoff_seconds": 0.01}),
      "Connection refused"),
     ("refused login", lambda s: s["mes"]["auth"].update(password_env="PLANT_WRONG_PASSWORD"),
      "HTTP 401 Unauthorized"),
