@@ -200,6 +200,7 @@ def model_groups(project: SqlProject) -> list[tuple[str, list[str]]]:
     so a failing source skips exactly the models it skipped when each was its own step."""
     reads: dict[str, frozenset[str]] = {}
     systems: dict[str, frozenset[str]] = {}
+    groups: dict[tuple, list[str]] = {}
     for name in project.order():
         model = project.model(name)
         steps, found = set(), set()
@@ -215,9 +216,6 @@ def model_groups(project: SqlProject) -> list[tuple[str, list[str]]]:
             else:
                 steps.add(f"{table.schema}.{table.identifier}")
         reads[name], systems[name] = frozenset(steps), frozenset(found)
-    groups: dict[tuple, list[str]] = {}
-    for name in project.order():
-        model = project.model(name)
         groups.setdefault((model.schema, _partitioned(model), reads[name]), []).append(name)
     out, taken = [], set()
     for (schema, partitioned, _), names in groups.items():

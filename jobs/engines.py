@@ -13,10 +13,7 @@ import os
 
 import dagster as dg
 
-from perf_orchestration.deploy.checks import broker_problem
-
-BROKER_ENV = "PERFFLOW_CELERY_BROKER_URL"
-BACKEND_ENV = "PERFFLOW_CELERY_BACKEND_URL"
+from perf_orchestration.deploy.checks import BACKEND_ENV, BROKER_ENV, broker_problem
 
 CELERY_CONFIG = {
     "broker": dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None,

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from perf_orchestration.cli.backfill import ENGINES
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.plant_calendar import TimezoneSettingError
@@ -147,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
                         "deployment's instance, in process or with its steps on Celery workers")
     bf.add_argument("first", help="first plant day, YYYY-MM-DD")
     bf.add_argument("last", help="last plant day, YYYY-MM-DD (included)")
-    bf.add_argument("--engine", choices=["in-process", "celery"], default="in-process")
+    bf.add_argument("--engine", choices=list(ENGINES), default="in-process")
     bf.add_argument("--instance-config", metavar="FILE", default="deploy/dagster.yaml",
                     help="instance YAML (default: deploy/dagster.yaml)")
     bf.add_argument("--home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",

@@ -17,11 +17,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from perf_orchestration.deploy.checks import SettingError, broker_problem
+from perf_orchestration.deploy.checks import BROKER_ENV, SettingError, broker_problem
 from perf_orchestration.deploy.priority import yield_to_live_work
 
 ENGINES = {"in-process": "perf_flow_job", "celery": "perf_flow_celery_job"}
-BROKER_ENV = "PERFFLOW_CELERY_BROKER_URL"
 
 
 def celery_flow_job():

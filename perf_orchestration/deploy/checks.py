@@ -207,11 +207,15 @@ def apply_roles(engine: Engine, names: RoleNames, sql_file: Path | None = None) 
         conn.exec_driver_sql(rest, execution_options={"no_parameters": True})
 
 
+#: Where the Celery engine's broker and result backend are named (docs/deploy.md).
+BROKER_ENV = "PERFFLOW_CELERY_BROKER_URL"
+BACKEND_ENV = "PERFFLOW_CELERY_BACKEND_URL"
+
+
 def broker_problem(url: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     """None when the Celery broker at `url` answers; else one line naming it and why."""
     if not url:
-        return ("the Celery broker URL is empty: set PERFFLOW_CELERY_BROKER_URL "
-                "(e.g. redis://127.0.0.1:6379/0)")
+        return f"the Celery broker URL is empty: set {BROKER_ENV} (e.g. redis://127.0.0.1:6379/0)"
     from kombu import Connection
 
     shown = redacted(url)
@@ -220,6 +224,5 @@ def broker_problem(url: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str |
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is reported in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return (f"Celery broker {shown} is not reachable: {reason} (start it, or check "
-                "PERFFLOW_CELERY_BROKER_URL)")
+        return f"Celery broker {shown} is not reachable: {reason} (start it, or check {BROKER_ENV})"
     return None

@@ -19,7 +19,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,6 @@ class EntityRun:
     entity: Entity
     result: IngestionResult | None = None
     error: str | None = None
-    units: int = 0
 
 
 @dataclass
@@ -74,8 +73,11 @@ class SystemRun:
 
     entities: list[EntityRun]
     workers: int
-    units: int = 0
-    failed: list[EntityRun] = field(default_factory=list)
+    units: int
+
+    @property
+    def failed(self) -> list[EntityRun]:
+        return [r for r in self.entities if r.error]
 
 
 def plan_units(entities: list[Entity], windows: list[Window] | None,
@@ -144,7 +146,6 @@ def run_system(engine: Engine, reader: Callable[[], SourceReader], entities: lis
     parts: dict[str, list[IngestionResult]] = {e.table: [] for e in entities}
     for unit, (result, error) in zip(units, outcomes, strict=True):
         run = runs[unit.entity.table]
-        run.units += 1
         if error is not None:
             run.error = run.error or error
         else:
@@ -152,8 +153,7 @@ def run_system(engine: Engine, reader: Callable[[], SourceReader], entities: lis
     for table, run in runs.items():
         if run.error is None:
             run.result = combine(parts[table])
-    ordered = list(runs.values())
-    return SystemRun(ordered, workers, len(units), [r for r in ordered if r.error])
+    return SystemRun(list(runs.values()), workers, len(units))
 
 
 def _run_unit_here(engine: Engine, reader: Callable[[], SourceReader], unit: Unit, run_id: str,
