@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from perf_orchestration.config.bundled import package_path
+from perf_orchestration.sqlmodels import load_project
+
 ROOT = Path(__file__).resolve().parents[1]
 PERFFLOW = str(Path(sys.executable).with_name("perfflow"))
 
@@ -34,7 +37,12 @@ def test_demo_summary_has_the_promised_keys_and_balanced_rows(demo_dir):
     reasons = summary["quarantine_reasons"]
     assert reasons["mes_production"]["duplicate_row"] == 4
     assert sum(reasons["mes_first_article_inspections"].values()) == 3
-    assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 300
+    assert summary["checks"]["failed"] == 0
+    # one column-tests check per SQL model with tests, each evaluated once
+    project = load_project(package_path("dbt_like_sql"))
+    tested = [n for n in project.models if any(c.tests for c in project.model(n).columns)]
+    assert summary["checks"]["by_name"]["column_tests"] == len(tested) > 30
+    assert summary["checks"]["passed"] > len(tested) + 40  # and the source and goal checks
     assert "raw/mes_production" in summary["assets_materialized"]
     assert "marts/team_daily_quality" in summary["assets_materialized"]
 

@@ -28,7 +28,7 @@ ROW_FIELDS = ("fetched", "landed", "quarantined", "duplicates", "late")
 
 def _asset_events(results: list[dg.ExecuteInProcessResult]):
     materialized: list[str] = []
-    checks = {"passed": 0, "failed": 0, "failed_checks": []}
+    checks = {"passed": 0, "failed": 0, "failed_checks": [], "by_name": {}}
     failures = []
     for result in results:
         for event in result.all_events:
@@ -38,6 +38,7 @@ def _asset_events(results: list[dg.ExecuteInProcessResult]):
                     materialized.append(key)
             elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
                 ev = event.event_specific_data
+                checks["by_name"][ev.check_name] = checks["by_name"].get(ev.check_name, 0) + 1
                 if ev.passed:
                     checks["passed"] += 1
                 else:
