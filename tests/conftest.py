@@ -35,6 +35,23 @@ def _pg_reachable() -> str | None:
         return str(exc).splitlines()[0]
 
 
+# Files that read the session's demo (`demo_dir`) run on one xdist worker, so the demo is
+# built once; every other file keeps its tests together on one worker, so the tests of a
+# file share its module fixtures (as `--dist loadfile` does).
+DEMO_READERS = ("tests/test_demo.py", "tests/test_dagster_ui.py", "tests/test_reports.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadFileScheduling
+
+    class _DemoReadersTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "demo readers" if path in DEMO_READERS else path
+
+    return _DemoReadersTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def pg_database():
     """A fresh PostgreSQL database for this test session, dropped at the end."""
