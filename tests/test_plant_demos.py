@@ -1,9 +1,11 @@
 """`perfflow demo` for plants that are not the bundled one: one welding team and nothing
 else; 40 teams over 6 workshops in Europe/Berlin across the night the clocks go back; CJK
-team and workshop names. Each ends `demo ok`, and its summary.json, report.md and war-room
-page name no team, device or workshop outside the scenario's plant. The bundled goal tree is
-a template expanded over the plant's own teams, so every goal has data: the
-`every_goal_has_data` check passes, and the goal subjects are the plant's."""
+team and workshop names. They run as one group (`perfflow demo --scenario group.yaml`),
+each a deployment of its own, rolled up to the group at the end. Each ends `demo ok`, and
+its summary.json, report.md and war-room page name no team, device or workshop outside the
+scenario's plant. The goal tree is a template expanded over the plant's own teams, so
+every goal has data: the `every_goal_has_data` check passes, and the goal subjects are the
+plant's."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from _plant_flow import plant_names
 
 from perf_orchestration.scenarios.config import load_scenario
@@ -35,14 +39,33 @@ def _bundled_names() -> set[str]:
     return set().union(*names.values())
 
 
-@pytest.fixture(scope="module", params=["one_welding_team", "berlin_40_teams", "cjk_names"])
-def plant_demo(request, tmp_path_factory):
-    scenario_path = SCENARIOS / f"{request.param}.yaml"
-    out = tmp_path_factory.mktemp(request.param)
+# the three plants run as one group (tests/scenarios/group.yaml), each a demo of its own
+PLANTS = {"one_welding_team": "WELD1", "berlin_40_teams": "BER", "cjk_names": "CJK"}
+
+
+@pytest.fixture(scope="module")
+def group_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("group")
     env = {k: v for k, v in os.environ.items() if k != "PERFFLOW_CONFIG_DIR"}
-    proc = subprocess.run([PERFFLOW, "demo", "--out", str(out), "--scenario", str(scenario_path)],
-                          capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
-    return load_scenario(scenario_path), out, proc
+    proc = subprocess.run([PERFFLOW, "demo", "--out", str(out), "--scenario",
+                           str(SCENARIOS / "group.yaml")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    return out, proc
+
+
+@pytest.fixture(scope="module", params=list(PLANTS))
+def plant_demo(request, group_demo):
+    """One plant of the group: its scenario, its output folder and its demo's exit code,
+    stdout and stderr."""
+    out, group_proc = group_demo
+    assert (out / "summary.json").exists(), group_proc.stderr[-3000:]
+    plant_id = PLANTS[request.param]
+    plant_out = out / "plants" / plant_id
+    run = json.loads((out / "summary.json").read_text())["plants"][plant_id]
+    proc = SimpleNamespace(returncode=run["returncode"],
+                           stdout=(plant_out / "demo.out").read_text(),
+                           stderr=(plant_out / "demo.err").read_text())
+    return load_scenario(SCENARIOS / f"{request.param}.yaml"), plant_out, proc
 
 
 def _texts(out: Path) -> dict[str, str]:
@@ -201,3 +224,54 @@ def test_a_failure_of_a_technical_centre_device_is_refused_when_the_scenario_loa
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "lab-down: device 'TC9-D01' does not exist" in proc.stderr
     assert "of a production team with stations" in proc.stderr
+
+
+def _goal_rows(url: str, sql: str) -> list[tuple]:
+    from perf_orchestration.warehouse import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
+    engine.dispose()
+    return rows
+
+
+def test_the_group_rolls_its_three_plants_up_as_ratios_of_sums(group_demo):
+    """Three plants in three zones, each its own deployment, rolled up to one group: the
+    group's first-pass yield of a day is the plants' good units over their units."""
+    out, proc = group_demo
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("group demo ok") and "Traceback" not in proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert {p: r["timezone"] for p, r in summary["plants"].items()} == \
+        {"WELD1": "Asia/Shanghai", "BER": "Europe/Berlin", "CJK": "Asia/Tokyo"}
+    group_url = f"sqlite:///{out / 'group' / 'warehouse.db'}"
+    sums: dict[str, list[float]] = {}
+    targets = {}
+    for plant in PLANTS.values():
+        url = f"sqlite:///{out / 'plants' / plant / 'warehouse' / 'warehouse.db'}"
+        for period, num, den, target in _goal_rows(
+                url, "select period, numerator, denominator, target from marts.goal_scores "
+                "where goal_id = 'plant-first-pass-yield'"):
+            totals = sums.setdefault(period, [0.0, 0.0])
+            totals[0] += num
+            totals[1] += den
+            targets[plant] = target
+    # the welding plant runs the Chicago goal tree of its config folder: its own target
+    assert targets == {"WELD1": 0.97, "BER": 0.965, "CJK": 0.965}
+    group = dict((period, (num, den, actual)) for period, num, den, actual in _goal_rows(
+        group_url, "select period, numerator, denominator, actual from marts.group_goal_scores "
+        "where goal_id = 'group-first-pass-yield'"))
+    assert set(group) == set(sums) == {"2026-10-25", "2026-11-02"}  # Berlin's day, the others'
+    for period, (num, den) in sums.items():
+        assert group[period][:2] == pytest.approx((num, den))
+        assert group[period][2] == pytest.approx(num / den)
+    plants = _goal_rows(group_url, "select distinct plant_id from marts.group_plant_goal_scores")
+    assert sorted(p for (p,) in plants) == ["BER", "CJK", "WELD1"]
+    # each plant's cell shows its own latest day; the supported yield is CJK's alone
+    cells = {(c["plant_id"], c["goal_id"]): c for c in summary["heatmap"]["cells"]}
+    assert cells[("BER", "group-first-pass-yield")]["period"] == "2026-10-25"
+    assert cells[("CJK", "group-first-pass-yield")]["period"] == "2026-11-02"
+    assert {p for p, g in cells if g == "group-supported-yield"} == {"CJK", "GROUP"}
+    assert all(c["status"] in {"green", "yellow", "red"} for c in cells.values())
+    assert (out / "group_health.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,6 @@
 """The `perfflow` command: demo, live, simulate, validate, intake, backtest, breakpoints,
-silence, ack, ack-server, task, trace, query and deployment checks (check-instance, roles).
+silence, ack, ack-server, task, trace, query, group (rollup, roles) and deployment checks
+(check-instance, roles).
 
 Bad input (a config, scenario or URL that cannot be used) ends with one line
 per problem and exit code 1, never a traceback.
@@ -14,6 +15,7 @@ import sys
 from perf_orchestration.cli.backfill import ENGINES
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.deploy.checks import SettingError
+from perf_orchestration.plant import PlantIdError
 from perf_orchestration.plant_calendar import TimezoneSettingError
 from perf_orchestration.warehouse import WarehouseError
 
@@ -155,6 +157,23 @@ def _parser() -> argparse.ArgumentParser:
                     help="the instance's folder (default: $DAGSTER_HOME)")
     bf.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
+    grp = sub.add_parser("group", help="a group of plants: roll their goals up, plant roles")
+    grp_sub = grp.add_subparsers(dest="group_command", required=True)
+    gr = grp_sub.add_parser("rollup", help="read every plant's goal scores and write the group "
+                            "goals, as ratios of sums, and the group heatmap")
+    gr.add_argument("--group", required=True, metavar="FILE", help="the group file")
+    gr.add_argument("--plant", action="append", default=[], metavar="ID=URL",
+                    help="a plant's warehouse (default: $PERFFLOW_<ID>_WAREHOUSE_URL)")
+    gr.add_argument("--warehouse", help="the group warehouse "
+                    "(default: $PERFFLOW_GROUP_WAREHOUSE_URL)")
+    gro = grp_sub.add_parser("roles", help="PostgreSQL roles that read one plant's rows of the "
+                             "group warehouse (idempotent)")
+    gro.add_argument("--group", required=True, metavar="FILE", help="the group file")
+    gro.add_argument("--warehouse", help="the group warehouse "
+                     "(default: $PERFFLOW_GROUP_WAREHOUSE_URL)")
+    gro.add_argument("--prefix", default="perfflow_plant_",
+                     help="role names are PREFIX<plant id in lower case>")
+
     q = sub.add_parser("query", help="run SQL on the warehouse and print CSV")
     q.add_argument("--warehouse", help="warehouse URL (default: $PERFFLOW_WAREHOUSE_URL or "
                    "the demo's ./demo-out warehouse)")
@@ -180,6 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     use_dagster_env()
     try:
         if args.command == "demo":
+            from perf_orchestration.group.config import is_group_file
+
+            if is_group_file(args.scenario):
+                from perf_orchestration.cli.group_demo import run_group_demo
+
+                if args.warehouse or args.instance_config:
+                    raise SettingError("a group demo keeps each plant's warehouse and instance "
+                                       "under --out; --warehouse and --instance-config are "
+                                       "for one plant")
+                return run_group_demo(args.out, args.scenario, quiet=args.quiet)
             from perf_orchestration.cli.demo import run_demo
             return run_demo(args.out, args.scenario, args.warehouse, quiet=args.quiet,
                             instance_config=args.instance_config)
@@ -230,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backfill":
             from perf_orchestration.cli.backfill import run_backfill
             return run_backfill(args)
+        if args.command == "group":
+            from perf_orchestration.cli.group import run_group_roles, run_group_rollup
+
+            if args.group_command == "rollup":
+                return run_group_rollup(args.group, args.warehouse, args.plant)
+            return run_group_roles(args.group, args.warehouse, args.prefix)
         if args.command == "query":
             from perf_orchestration.cli.query import run_query
             return run_query(args.warehouse, args.sql)
@@ -237,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.problems:
             print(line, file=sys.stderr)
         return 1
-    except (WarehouseError, SettingError, TimezoneSettingError) as err:
+    except (WarehouseError, SettingError, TimezoneSettingError, PlantIdError) as err:
         print(f"perfflow {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

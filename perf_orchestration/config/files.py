@@ -134,6 +134,13 @@ def config_dir(explicit: str | Path | None = None) -> Path:
     return Path(env) if env else bundled_config_dir()
 
 
+def _group_or_scenario(path: Path) -> Callable[[Path], object]:
+    """A group file (plants at the top) is read as one, with its plants' scenarios."""
+    from perf_orchestration.group.config import is_group_file, load_group_and_plants
+
+    return load_group_and_plants if is_group_file(path) else load_scenario
+
+
 def validate_config_dir(directory: Path, extra_scenarios: list[Path] = ()) -> tuple[list[str], int]:
     """Every problem in the folder's known files and scenarios, and how many files were read."""
     problems: list[str] = []
@@ -144,8 +151,9 @@ def validate_config_dir(directory: Path, extra_scenarios: list[Path] = ()) -> tu
     for name, loader in NAMED_FILES.items():
         if (directory / name).exists():
             jobs.append((directory / name, loader))
-    jobs += [(p, load_scenario) for p in sorted((directory / "scenarios").glob("*.yaml"))]
-    jobs += [(Path(p), load_scenario) for p in extra_scenarios]
+    scenarios = sorted((directory / "scenarios").glob("*.yaml"))
+    scenarios += [Path(p) for p in extra_scenarios]
+    jobs += [(p, _group_or_scenario(p)) for p in scenarios]
     for path, loader in jobs:
         checked += 1
         try:

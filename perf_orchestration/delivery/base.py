@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from perf_orchestration.clock import now as clock_now
+from perf_orchestration.plant import plant_scoped
 
 DETAIL_MAX_CHARS = 300
 
@@ -27,6 +28,12 @@ class Message:
     subject: str
     body: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wire_key(self) -> str:
+        """The key receivers see: with the plant id in front when the plant is one of a
+        group, so two plants' messages never collide (perf_orchestration/plant.py)."""
+        return plant_scoped(self.idempotency_key)
 
 
 @dataclass

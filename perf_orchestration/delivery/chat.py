@@ -64,7 +64,7 @@ def _addressee(message: Message) -> str | None:
 
 def generic(message: Message) -> dict[str, Any]:
     """Everything, unformatted: for a relay or integration of the plant's own."""
-    return {"idempotency_key": message.idempotency_key, "recipient": message.recipient,
+    return {"idempotency_key": message.wire_key, "recipient": message.recipient,
             "recipient_name": message.recipient_name, "subject": message.subject,
             "body": message.body, "data": message.data}
 

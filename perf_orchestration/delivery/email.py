@@ -146,8 +146,8 @@ class EmailChannel:
             raise ValueError(f"recipient {message.recipient!r} is not an e-mail address")
         mail["Subject"] = message.subject
         mail["Date"] = format_datetime(utcnow())
-        mail["Message-ID"] = message_id(message.idempotency_key, self.domain)
-        mail["Idempotency-Key"] = message.idempotency_key
+        mail["Message-ID"] = message_id(message.wire_key, self.domain)
+        mail["Idempotency-Key"] = message.wire_key
         # RFC 3834: automatic mail; out-of-office responders should not answer it.
         mail["Auto-Submitted"] = "auto-generated"
         mail["X-Auto-Response-Suppress"] = "All"

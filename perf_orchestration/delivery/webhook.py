@@ -177,7 +177,7 @@ class WebhookChannel:
         # (at most (max_retries + 1) * timeout plus the backoff, seconds with the defaults).
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: message.idempotency_key,
+            IDEMPOTENCY_HEADER: message.wire_key,
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
