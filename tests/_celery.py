@@ -67,8 +67,8 @@ def redis_server():
 
 @contextmanager
 def celery_workers(count: int, env: dict, folder: Path):
-    """`count` dagster-celery workers (one process each, one step at a time) on the broker
-    of env's PERFFLOW_CELERY_BROKER_URL; stopped afterwards."""
+    """`count` dagster-celery workers (each one step at a time, in a pool process of its
+    own) on the broker of env's PERFFLOW_CELERY_BROKER_URL; stopped afterwards."""
     config = ROOT / "deploy" / "celery" / "worker.yaml"
     procs = []
     logs = []
@@ -78,7 +78,7 @@ def celery_workers(count: int, env: dict, folder: Path):
         procs.append(subprocess.Popen(
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
              "-y", str(config), "-n", f"perfflow{i}@%h", "-l", "WARNING", "--",
-             "--pool=solo", f"--pidfile={folder / f'worker{i}.pid'}"],
+             "--pool=prefork", "--concurrency=1", f"--pidfile={folder / f'worker{i}.pid'}"],
             env={**os.environ, **DAGSTER_ENV, **env, "PATH": f"{BIN}:{os.environ['PATH']}"},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
@@ -95,6 +95,16 @@ def celery_workers(count: int, env: dict, folder: Path):
                 os.killpg(proc.pid, 9)
         for log in logs:
             log.close()
+
+
+def step_processes(folder: Path, count: int) -> list[int]:
+    """The pool processes of the workers started in `folder`: where their steps run."""
+    pids = []
+    for i in range(count):
+        main = (folder / f"worker{i}.pid").read_text().strip()
+        children = Path(f"/proc/{main}/task/{main}/children")
+        pids += [int(p) for p in children.read_text().split()] if children.exists() else []
+    return pids
 
 
 def _wait_for_workers(count: int, env: dict, folder: Path) -> None:

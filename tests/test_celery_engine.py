@@ -1,15 +1,20 @@
 """The flow on a distributed engine: its steps handed to two dagster-celery worker processes
-over a real Redis broker write exactly the tables the in-process run writes; a broker that
-is down is one line naming it, and no run waits for workers that cannot be reached."""
+over a real Redis broker write exactly the tables the in-process run writes, even when the
+processes running its steps are killed in the middle of a step; a broker that is down is
+one line naming it, and no run waits for workers that cannot be reached."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from _celery import celery_workers, free_port, redis_server, run_flow
+from _celery import celery_workers, free_port, redis_server, run_flow, step_processes
 
 from perf_orchestration.ingestion.entities import SYSTEMS
 from perf_orchestration.scenarios.config import Scenario, load_scenario
@@ -77,6 +82,48 @@ def _tables(url: str) -> dict[str, list[tuple]]:
     return out
 
 
+def _instance_url(instance_env: dict) -> str:
+    return (f"postgresql+psycopg2://{instance_env['PERFFLOW_DAGSTER_PG_USER']}@"
+            f"{instance_env['PERFFLOW_DAGSTER_PG_HOST']}:{instance_env['PERFFLOW_DAGSTER_PG_PORT']}"
+            f"/{instance_env['PERFFLOW_DAGSTER_PG_DB']}")
+
+
+class _KillMidStep(threading.Thread):
+    """Waits until an ingestion step of the run has started on a worker and not finished,
+    then kills every worker's step process (SIGKILL, as the kernel's OOM killer would)."""
+
+    def __init__(self, instance_url: str, folder: Path, workers: int):
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(instance_url)
+        self.folder, self.workers = folder, workers
+        with self.engine.connect() as conn:
+            self.after = conn.execute(sa.text("select coalesce(max(id), 0) from event_logs")
+                                      ).scalar()
+        self.killed: list[int] = []
+        self.step: str | None = None
+
+    def _in_flight(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(
+                "select s.step_key from event_logs s where s.id > :after and "
+                "s.dagster_event_type = 'STEP_START' and s.step_key like '%ingestion%' and "
+                "not exists (select 1 from event_logs e where e.id > s.id and "
+                "e.step_key = s.step_key and e.dagster_event_type in "
+                "('STEP_SUCCESS', 'STEP_FAILURE'))"), {"after": self.after}).scalar()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not self.killed:
+            self.step = self._in_flight()
+            if self.step:
+                time.sleep(0.5)  # into the step's work, past its first events
+                for pid in step_processes(self.folder, self.workers):
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed.append(pid)
+            time.sleep(0.2)
+        self.engine.dispose()
+
+
 def test_steps_on_two_celery_workers_write_what_one_process_writes(pg_database,
                                                                    fresh_pg_instance_env,
                                                                    tmp_path):
@@ -90,9 +137,17 @@ def test_steps_on_two_celery_workers_write_what_one_process_writes(pg_database,
             env = _env(on_celery, server.url, fresh_pg_instance_env, broker)
             env["DAGSTER_HOME"] = str(tmp_path / "home")  # the workers' instance
             with celery_workers(2, env, tmp_path):
+                killer = _KillMidStep(_instance_url(fresh_pg_instance_env), tmp_path, 2)
+                killer.start()
                 code, spread, err = run_flow(tmp_path / "home", env, *DAYS, "celery", INSTANCE)
+                killer.join(timeout=10)
             assert code == 0 and spread["success"], "\n".join(spread["failures"])[:4000]
             workers = "".join((tmp_path / f"worker{i}.log").read_text() for i in (0, 1))
+        # the step processes were killed in the middle of a step; Celery gave the step back
+        # and a new pool process ran it again from the start
+        assert killer.step and killer.killed, killer.step
+        assert "WorkerLostError" in workers, workers[-3000:]
+        assert workers.count(f'Started execution of step "{killer.step}"') == 2
         assert spread["engine"] == "celery"
         expected, got = _tables(in_process), _tables(on_celery)
     assert expected["raw.mes_production"] and expected["marts.team_hourly_quality"]
@@ -101,7 +156,9 @@ def test_steps_on_two_celery_workers_write_what_one_process_writes(pg_database,
                         sorted(set(got[name]) - set(expected[name]))[:2])
                  for name in expected if got[name] != expected[name]}
     assert different == {}
-    assert "Traceback" not in workers, workers[-3000:]
+    # the only tracebacks in the workers' logs are those of the killed step processes
+    tracebacks = [t.split("\n[", 1)[0] for t in workers.split("Traceback (most recent")[1:]]
+    assert tracebacks and all("WorkerLostError" in t for t in tracebacks), tracebacks
 
 
 def test_a_broker_that_is_down_is_one_line_and_no_run(fresh_pg_instance_env, tmp_path):
