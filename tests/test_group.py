@@ -256,3 +256,51 @@ def test_two_plants_with_the_same_key_both_reach_one_receiver(monkeypatch):
     monkeypatch.setenv("PERFFLOW_PLANT_ID", "not a plant")
     with pytest.raises(ValueError, match="PERFFLOW_PLANT_ID='not a plant' is not a plant id"):
         message.wire_key  # noqa: B018
+
+
+def _group_env(monkeypatch, tmp_path, urls, group_url):
+    monkeypatch.setenv("PERFFLOW_GROUP_FILE", str(tmp_path / "group.yaml"))
+    monkeypatch.setenv("PERFFLOW_GROUP_WAREHOUSE_URL", group_url)
+    for plant, url in urls.items():
+        monkeypatch.setenv(f"PERFFLOW_{plant}_WAREHOUSE_URL", url)
+
+
+def test_the_group_code_location_materializes_the_three_group_tables(group_and_plants,
+                                                                     tmp_path, monkeypatch):
+    import dagster as dg
+
+    from perf_orchestration.group_definitions import defs
+
+    _, urls, group_url = group_and_plants
+    _group_env(monkeypatch, tmp_path, urls, group_url)
+    job = defs.resolve_job_def("group_rollup_job")
+    assert defs.resolve_schedule_def("group_rollup_schedule").cron_schedule == "40 * * * *"
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    meta = {m.asset_key.to_user_string(): m.metadata
+            for m in result.asset_materializations_for_node("group_rollup")}
+    assert meta["marts/group_plant_goal_scores"]["dagster/row_count"].value == 6
+    health = meta["marts/group_goal_health"]
+    # yellow: A and the group on fpy; green: B on fpy, the group on renewals; red: A, B renewals
+    assert [health[s].value for s in ("green", "yellow", "red")] == [2, 2, 2]
+    assert health["heatmap"].value.startswith("![group health](data:image/png;base64,")
+    assert len(_read(group_url, group_goal_scores)) == \
+        meta["marts/group_goal_scores"]["dagster/row_count"].value == 5
+
+
+def test_the_group_step_names_a_plant_warehouse_it_cannot_find(group_and_plants, tmp_path,
+                                                               monkeypatch):
+    import dagster as dg
+
+    from perf_orchestration.group_definitions import defs
+
+    _, urls, group_url = group_and_plants
+    _group_env(monkeypatch, tmp_path, urls, group_url)
+    monkeypatch.delenv("PERFFLOW_CCC_WAREHOUSE_URL")
+    result = defs.resolve_job_def("group_rollup_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("group_rollup").error
+    assert "no warehouse for plant CCC: pass --plant CCC=URL or set " \
+        "PERFFLOW_CCC_WAREHOUSE_URL" in failure.message + "".join(
+            c.message for c in [failure.cause] if c)

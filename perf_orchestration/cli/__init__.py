@@ -161,14 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     grp_sub = grp.add_subparsers(dest="group_command", required=True)
     gr = grp_sub.add_parser("rollup", help="read every plant's goal scores and write the group "
                             "goals, as ratios of sums, and the group heatmap")
-    gr.add_argument("--group", required=True, metavar="FILE", help="the group file")
+    gr.add_argument("--group", metavar="FILE",
+                    help="the group file (default: $PERFFLOW_GROUP_FILE)")
     gr.add_argument("--plant", action="append", default=[], metavar="ID=URL",
                     help="a plant's warehouse (default: $PERFFLOW_<ID>_WAREHOUSE_URL)")
     gr.add_argument("--warehouse", help="the group warehouse "
                     "(default: $PERFFLOW_GROUP_WAREHOUSE_URL)")
     gro = grp_sub.add_parser("roles", help="PostgreSQL roles that read one plant's rows of the "
                              "group warehouse (idempotent)")
-    gro.add_argument("--group", required=True, metavar="FILE", help="the group file")
+    gro.add_argument("--group", metavar="FILE",
+                     help="the group file (default: $PERFFLOW_GROUP_FILE)")
     gro.add_argument("--warehouse", help="the group warehouse "
                      "(default: $PERFFLOW_GROUP_WAREHOUSE_URL)")
     gro.add_argument("--prefix", default="perfflow_plant_",

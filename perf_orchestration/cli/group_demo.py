@@ -19,14 +19,14 @@ from pathlib import Path
 
 from perf_orchestration.config.files import CONFIG_DIR_ENV
 from perf_orchestration.config.loading import ConfigError
-from perf_orchestration.goals.heatmap import render_png, write_png
+from perf_orchestration.goals.heatmap import write_png
 from perf_orchestration.group.config import (
     GroupFile,
     GroupPlant,
     load_group_and_plants,
     resolved,
 )
-from perf_orchestration.group.rollup import GROUP_ROW, ROOT, heatmap_rows, roll_up
+from perf_orchestration.group.rollup import GROUP_ROW, ROOT, heatmap_png, roll_up
 from perf_orchestration.plant import PLANT_ID_ENV
 from perf_orchestration.warehouse import embedded_url
 
@@ -118,9 +118,7 @@ def run_group_demo(out: str, group_path: str, quiet: bool = False) -> int:
               file=sys.stderr)
         return 1
     result = roll_up(group, ready, embedded_url(out_dir / "group"))
-    png = write_png(render_png(heatmap_rows(result.cells),
-                               f"{group.name}: each plant against the group's targets"),
-                    out_dir / "group_health.png")
+    png = write_png(heatmap_png(group, result.cells), out_dir / "group_health.png")
     latest = {}
     for row in result.group_rows:
         if row["goal_id"] not in latest or row["period"] > latest[row["goal_id"]]["period"]:

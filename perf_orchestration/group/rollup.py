@@ -164,6 +164,13 @@ def roll_up(group: GroupFile, plant_urls: dict[str, str], group_url: str) -> Rol
     return RollupResult(len(plant_rows), rows, cells, [p.id for p in group.plants])
 
 
+def heatmap_png(group: GroupFile, cells: list[dict]) -> bytes:
+    """The group heatmap: each plant on each group goal, against the group's targets."""
+    from perf_orchestration.goals.heatmap import render_png
+
+    return render_png(heatmap_rows(cells), f"{group.name}: each plant against the group's targets")
+
+
 def heatmap_rows(cells: list[dict]) -> list[dict]:
     """The cells in the shape of the plant heatmap's rows (`goals.heatmap.render_png`)."""
     return [{"subject": c["plant_id"], "metric": c["goal_id"], "template": "group",
