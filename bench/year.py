@@ -49,16 +49,17 @@ TOKEN = "bench-year"
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def year_scenario(days: int) -> dict:
-    """The default plant for `days` days ending where the bundled scenario starts, no faults."""
+def year_scenario(days: int, path: Path | None = None) -> dict:
+    """A plant (the bundled default when `path` is None) for `days` days ending where its
+    scenario starts, no faults."""
     from perf_orchestration.scenarios.config import load_scenario
 
-    base = load_scenario()
+    base = load_scenario(path)
     data = base.model_dump(mode="json")
     data["start"] = (base.start - timedelta(days=days)).replace(tzinfo=None).isoformat()
     data["hours"] = 24 * days
     data["incidents"] = []
-    data["name"] = f"default-{days}d"
+    data["name"] = f"{base.name}-{days}d"
     return data
 
 

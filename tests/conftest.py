@@ -137,6 +137,13 @@ def fresh_pg_instance_env(pg_database):
         yield env
 
 
+@pytest.fixture
+def second_pg_instance_env(pg_database):
+    """Another empty instance database: a second plant's deployment beside the first."""
+    with _instance_database(pg_database, "dagster_second") as env:
+        yield env
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """One `perfflow demo` on the embedded default, shared by every module that reads it
