@@ -25,6 +25,7 @@ from perf_orchestration.group.config import GroupError, GroupFile
 from perf_orchestration.tables import goal_scores
 from perf_orchestration.tables.group import (
     GROUP_TABLES,
+    PLANT_SCORE_COLUMNS,
     group_goal_health,
     group_goal_scores,
     group_metadata,
@@ -34,8 +35,6 @@ from perf_orchestration.warehouse import ensure_schemas, insert_rows, make_engin
 
 GROUP_ROW = "GROUP"
 ROOT = "group"
-_READ = ("goal_id", "period", "level", "metric", "period_kind", "numerator", "denominator",
-         "actual", "target", "direction", "attainment", "score", "config_version")
 
 
 @dataclass
@@ -54,12 +53,12 @@ def read_plant_scores(plant_id: str, url: str, read_at: datetime) -> list[dict]:
             raise GroupError(f"plant {plant_id}: its warehouse has no marts.goal_scores yet: "
                              "run the plant's flow first")
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(*(goal_scores.c[c] for c in _READ),
+            rows = conn.execute(sa.select(*(goal_scores.c[c] for c in PLANT_SCORE_COLUMNS),
                                           goal_scores.c.run_id)).mappings().all()
     finally:
         engine.dispose()
-    return [{"plant_id": plant_id, **{c: r[c] for c in _READ}, "plant_run_id": r["run_id"],
-             "read_at": read_at} for r in rows]
+    return [{"plant_id": plant_id, **{c: r[c] for c in PLANT_SCORE_COLUMNS},
+             "plant_run_id": r["run_id"], "read_at": read_at} for r in rows]
 
 
 def _summed(rows: pd.DataFrame) -> tuple[float | None, float | None, float | None]:
@@ -153,7 +152,7 @@ def roll_up(group: GroupFile, plant_urls: dict[str, str], group_url: str) -> Rol
     if missing:
         raise GroupError(f"no warehouse for plant(s) {', '.join(missing)}")
     plant_rows = [r for p in group.plants for r in read_plant_scores(p.id, plant_urls[p.id], now)]
-    frame = pd.DataFrame(plant_rows, columns=["plant_id", *_READ])
+    frame = pd.DataFrame(plant_rows, columns=["plant_id", *PLANT_SCORE_COLUMNS])
     rows = group_scores(group, frame, now)
     cells = health_cells(group, frame, rows, now)
     engine = make_engine(group_url)

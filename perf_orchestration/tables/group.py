@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from perf_orchestration.tables.base import columns
+from perf_orchestration.tables.marts import goal_scores
 
 group_metadata = sa.MetaData()
 
@@ -18,24 +19,20 @@ def _table(name: str, spec: str, comment: str) -> sa.Table:
     return sa.Table(name, group_metadata, *columns(spec), schema="marts", comment=comment)
 
 
-plant_goal_scores = _table("group_plant_goal_scores", """
-    plant_id       text pk
-    goal_id        text pk
-    period         text pk             -- the plant's local date or ISO week
-    level          text not null
-    metric         text not null
-    period_kind    text not null
-    numerator      float
-    denominator    float
-    actual         float
-    target         float not null
-    direction      text not null
-    attainment     float
-    score          float
-    config_version text not null       -- the plant's goal tree version
+# the columns of a plant's marts.goal_scores the group keeps, declared there once
+PLANT_SCORE_COLUMNS = ("goal_id", "period", "level", "metric", "period_kind", "numerator",
+                       "denominator", "actual", "target", "direction", "attainment", "score",
+                       "config_version")
+
+plant_goal_scores = sa.Table(
+    "group_plant_goal_scores", group_metadata,
+    sa.Column("plant_id", sa.Text, primary_key=True),
+    *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+      for c in (goal_scores.c[name] for name in PLANT_SCORE_COLUMNS)),
+    *columns("""
     plant_run_id   text not null       -- the plant's run that wrote the score
     read_at        datetime not null
-""", "Every plant's goal scores, read from its warehouse, keyed by plant.")
+"""), schema="marts", comment="Every plant's goal scores, read from its warehouse, keyed by plant.")
 
 group_goal_scores = _table("group_goal_scores", """
     goal_id     text pk                -- a group goal, or `group` (the root)
