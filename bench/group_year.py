@@ -135,7 +135,9 @@ def measure(plants: list[Plant], setup: str, pg: str, label: str) -> dict:
         for (plant, _, _, instance_db), out in zip(jobs, outs, strict=True):
             flow = out.get("runs", {}).get("perf_flow_job", {})
             if flow.get("run_id"):
-                out["events"] = event_counts(instance_db, flow["run_id"])["total"]
+                counts = event_counts(instance_db, flow["run_id"])
+                out["events"] = counts["total"]
+                out["longest_steps_s"] = dict(list(counts["steps_s"].items())[:8])
             out["success"] = bool(flow.get("success"))
             result["plants"][plant.id] = out
     result["success"] = all(p["success"] for p in result["plants"].values())
@@ -148,7 +150,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL admin URL")
     ap.add_argument("--setups", default="in-process,celery1,celery2",
-                    help="comma-separated: in-process, celeryN (N workers per plant)")
+                    help="comma-separated: in-process, celeryN (N workers per plant); empty: "
+                    "the single-plant year only")
     args = ap.parse_args()
     from run import machine
 
@@ -176,7 +179,7 @@ def main() -> None:
         res["single"] = measure(plants[:1], "in-process", args.pg, "single")
         print(f"single plant {plants[0].id}: {json.dumps(res['single'])}", flush=True)
         res["setups"] = []
-        for setup in args.setups.split(","):
+        for setup in filter(None, args.setups.split(",")):
             res["setups"].append(measure(plants, setup.strip(), args.pg, setup.strip()))
             print(f"group on {setup}: {json.dumps(res['setups'][-1])}", flush=True)
     single = res["single"]["wall_s"]
@@ -186,7 +189,8 @@ def main() -> None:
                      "target_15_min": s["wall_s"] <= 900} for s in res["setups"]}}
     print(json.dumps(res["summary"], indent=2))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"group-year-{datetime.now(UTC):%Y-%m-%d}.json"
+    name = "" if group_path == BUNDLED_GROUP.resolve() else f"-{group_path.stem}"
+    out = RESULTS / f"group-year{name}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")
 
