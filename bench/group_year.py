@@ -63,7 +63,7 @@ class Plant:
 
     def env(self, warehouse: str, instance_db: str, pg: str) -> dict:
         from perf_orchestration.config.files import CONFIG_DIR_ENV
-        from perf_orchestration.plant import PLANT_ID_ENV
+        from perf_orchestration.group.plant import PLANT_ID_ENV
 
         env = _env(self.url, warehouse, instance_db, pg, self.data["timezone"])
         env[PLANT_ID_ENV] = self.id

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from _celery import celery_workers, free_port, redis_server, run_flow, step_processes
 
 from perf_orchestration.config.files import CONFIG_DIR_ENV
+from perf_orchestration.group.plant import PLANT_ID_ENV
 from perf_orchestration.ingestion.entities import SYSTEMS
-from perf_orchestration.plant import PLANT_ID_ENV
 from perf_orchestration.scenarios.config import Scenario, load_scenario
 from perf_orchestration.simulator import SimulatorServer
 

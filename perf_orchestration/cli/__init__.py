@@ -15,7 +15,7 @@ import sys
 from perf_orchestration.cli.backfill import ENGINES
 from perf_orchestration.config.loading import ConfigError
 from perf_orchestration.deploy.checks import SettingError
-from perf_orchestration.plant import PlantIdError
+from perf_orchestration.group.plant import PlantIdError
 from perf_orchestration.plant_calendar import TimezoneSettingError
 from perf_orchestration.warehouse import WarehouseError
 

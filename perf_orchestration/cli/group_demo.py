@@ -26,8 +26,8 @@ from perf_orchestration.group.config import (
     load_group_and_plants,
     resolved,
 )
+from perf_orchestration.group.plant import PLANT_ID_ENV
 from perf_orchestration.group.rollup import GROUP_ROW, ROOT, heatmap_png, roll_up
-from perf_orchestration.plant import PLANT_ID_ENV
 from perf_orchestration.warehouse import embedded_url
 
 PLANT_TIMEOUT_S = 900

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from perf_orchestration.clock import now as clock_now
-from perf_orchestration.plant import plant_scoped
+from perf_orchestration.group.plant import plant_scoped
 
 DETAIL_MAX_CHARS = 300
 

@@ -4,5 +4,6 @@ of sums.
 
 `config` reads the group file, `rollup` turns the plants' `marts.goal_scores` into the
 group tables (declared in `perf_orchestration.tables.group`), `roles` writes the
-PostgreSQL roles that see one plant's rows.
+PostgreSQL roles that see one plant's rows, `settings` finds the group file and the
+warehouses, `plant` is the id a plant's deployment carries in what leaves it.
 """

@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from perf_orchestration.config.loading import ConfigError, load_model, parse_yaml
 from perf_orchestration.deploy.checks import SettingError
 from perf_orchestration.goals.config import HealthBands
+from perf_orchestration.group.plant import PLANT_ID_PATTERN
 
-PlantId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{0,15}$",
+PlantId = Annotated[str, Field(pattern=PLANT_ID_PATTERN.pattern,
                                description="e.g. SH1; upper case, digits and dashes")]
 
 

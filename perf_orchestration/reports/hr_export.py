@@ -18,11 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from perf_orchestration.breakpoints.store import read_chains
-from perf_orchestration.filenames import unique_file_parts
 from perf_orchestration.goals.health import health_rows, scores_for_day
 from perf_orchestration.goals.subjects import SUBJECTS_WITH_DATA
 from perf_orchestration.goals.tree import GoalTree
 from perf_orchestration.reports.day_facts import DayReader, workbook_rows
+from perf_orchestration.text.filenames import unique_file_parts
 
 STATUS_FILLS = {"red": "F4B6B4", "yellow": "FBE7A1", "green": "B7E1C1"}
 HEADER_FILL = "DDDAD2"

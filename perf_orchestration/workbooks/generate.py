@@ -22,12 +22,12 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from perf_orchestration.filenames import file_part
 from perf_orchestration.plant_calendar import iso_week_key
 from perf_orchestration.scenarios.config import Scenario
 from perf_orchestration.simulator.common import production_teams
 from perf_orchestration.simulator.generate_business import SALES_ROLES
 from perf_orchestration.simulator.names import build_roster
+from perf_orchestration.text.filenames import file_part
 
 PROD_HEADER = ("日期", "班次", "产量(件)", "质量", None, "首件检验", None)
 PROD_LEAVES = (None, None, None, "不良数", "返工数", "次数", "合格")
