@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from year import DEFAULT_PG, RESULTS, ROOT, _env, event_counts, start_simulator, year_scenario
+from year import (
+    DEFAULT_PG,
+    RESULTS,
+    ROOT,
+    _env,
+    celery_plant,
+    event_counts,
+    start_simulator,
+    year_scenario,
+)
 
 BUNDLED_GROUP = ROOT / "perf_orchestration" / "scenarios" / "group.yaml"
 
@@ -88,26 +96,6 @@ def _run(plant: Plant, home: Path, env: dict, engine: str) -> dict:
     return out
 
 
-def _celery(stack: ExitStack, env: dict, home: Path, folder: Path, workers: int) -> None:
-    """A Redis broker and `workers` workers of the plant, with its instance in `home`."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _celery import celery_workers, redis_server
-
-    from perf_orchestration.cli.deploy import prepare_home
-
-    saved = dict(os.environ)
-    os.environ.update(env)  # prepare_home reads the instance's settings
-    try:
-        prepare_home(ROOT / "deploy" / "dagster.yaml", home)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    broker = stack.enter_context(redis_server())
-    env.update({"PERFFLOW_CELERY_BROKER_URL": broker, "PERFFLOW_CELERY_BACKEND_URL": broker,
-                "DAGSTER_HOME": str(home)})
-    stack.enter_context(celery_workers(workers, env, folder))
-
-
 def measure(plants: list[Plant], setup: str, pg: str, label: str) -> dict:
     """Every plant's year at once on `setup`, on fresh warehouses and instance databases."""
     from transforms import scratch_pg_database
@@ -124,7 +112,7 @@ def measure(plants: list[Plant], setup: str, pg: str, label: str) -> dict:
             folder = plant.folder / label
             folder.mkdir()
             if engine == "celery":
-                _celery(stack, env, home, folder, workers)
+                stack.enter_context(celery_plant(env, home, folder, workers))
             jobs.append((plant, home, env, instance_db))
         t = time.perf_counter()
         with ThreadPoolExecutor(len(jobs)) as pool:
@@ -190,6 +178,7 @@ def main() -> None:
     print(json.dumps(res["summary"], indent=2))
     RESULTS.mkdir(exist_ok=True)
     name = "" if group_path == BUNDLED_GROUP.resolve() else f"-{group_path.stem}"
+    name += f"-{args.days}d" if args.days != 365 else ""  # a short run keeps the year's
     out = RESULTS / f"group-year{name}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")

@@ -191,25 +191,37 @@ def run_year(home: str, first: str, last: str, lanes: int = 1, engine: str = "in
 
 
 @contextmanager
-def _engine(args, env: dict, home: Path, folder: Path):
-    """Nothing for the in-process run; for celery, a Redis broker and the workers, started
-    as tests/test_celery_engine.py starts them, with the instance installed in `home`."""
-    if args.engine != "celery":
-        yield
-        return
+def celery_plant(env: dict, home: Path, folder: Path, workers: int):
+    """A plant on Celery: a Redis broker and `workers` workers, started as
+    tests/test_celery_engine.py starts them, with the instance installed in `home`; `env`
+    gains the broker and DAGSTER_HOME."""
     sys.path.insert(0, str(ROOT / "tests"))
     from _celery import celery_workers, redis_server
 
     from perf_orchestration.cli.deploy import prepare_home
 
-    for name, value in env.items():
-        os.environ[name] = value  # prepare_home reads the instance's settings
-    prepare_home(ROOT / "deploy" / "dagster.yaml", home)
+    saved = dict(os.environ)
+    os.environ.update(env)  # prepare_home reads the instance's settings
+    try:
+        prepare_home(ROOT / "deploy" / "dagster.yaml", home)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     with redis_server() as broker:
         env.update({"PERFFLOW_CELERY_BROKER_URL": broker, "PERFFLOW_CELERY_BACKEND_URL": broker,
                     "DAGSTER_HOME": str(home)})
-        with celery_workers(args.workers, env, folder):
+        with celery_workers(workers, env, folder):
             yield
+
+
+@contextmanager
+def _engine(args, env: dict, home: Path, folder: Path):
+    """Nothing for the in-process run; for celery, the plant's broker and workers."""
+    if args.engine != "celery":
+        yield
+        return
+    with celery_plant(env, home, folder, args.workers):
+        yield
 
 
 def event_counts(instance_db: str, run_id: str) -> dict:
@@ -323,6 +335,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     lanes = f"-lanes{args.lanes}" if args.lanes > 1 else ""
     lanes += f"-celery{args.workers}" if args.engine == "celery" else ""
+    lanes += f"-{args.days}d" if args.days != 365 else ""  # a short run keeps the year's
     out = RESULTS / f"year{lanes}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")
