@@ -40,12 +40,12 @@ from pathlib import Path
 import yaml
 from year import (
     DEFAULT_PG,
-    RESULTS,
     ROOT,
     _env,
     celery_plant,
     event_counts,
     start_simulator,
+    write_results,
     year_scenario,
 )
 
@@ -176,12 +176,8 @@ def main() -> None:
                      "success": s["success"], "target_2x": s["wall_s"] <= 2 * single,
                      "target_15_min": s["wall_s"] <= 900} for s in res["setups"]}}
     print(json.dumps(res["summary"], indent=2))
-    RESULTS.mkdir(exist_ok=True)
     name = "" if group_path == BUNDLED_GROUP.resolve() else f"-{group_path.stem}"
-    name += f"-{args.days}d" if args.days != 365 else ""  # a short run keeps the year's
-    out = RESULTS / f"group-year{name}-{datetime.now(UTC):%Y-%m-%d}.json"
-    out.write_text(json.dumps(res, indent=2))
-    print(f"written {out}")
+    write_results(f"group-year{name}", args.days, res)
 
 
 if __name__ == "__main__":

@@ -332,11 +332,17 @@ def main() -> None:
                       "target_6_min": bool(flow_s and flow_s <= 360),
                       "target_1_5x_floors": bool(flow_s and flow_s <= 1.5 * floors)}
     print(json.dumps(res["summary"]))
-    RESULTS.mkdir(exist_ok=True)
     lanes = f"-lanes{args.lanes}" if args.lanes > 1 else ""
     lanes += f"-celery{args.workers}" if args.engine == "celery" else ""
-    lanes += f"-{args.days}d" if args.days != 365 else ""  # a short run keeps the year's
-    out = RESULTS / f"year{lanes}-{datetime.now(UTC):%Y-%m-%d}.json"
+    write_results(f"year{lanes}", args.days, res)
+
+
+def write_results(name: str, days: int, res: dict) -> None:
+    """bench/results/<name>[-<days>d]-<UTC date>.json: a run shorter than a year keeps the
+    year's figures."""
+    RESULTS.mkdir(exist_ok=True)
+    short = f"-{days}d" if days != 365 else ""
+    out = RESULTS / f"{name}{short}-{datetime.now(UTC):%Y-%m-%d}.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"written {out}")
 
